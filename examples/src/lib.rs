@@ -1,0 +1,1 @@
+//! Shared code of the examples (none yet); the programs live in `examples/`.

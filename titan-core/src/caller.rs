@@ -1,0 +1,265 @@
+//! Callers: the one seam between a proxy and a process.
+//!
+//! A generated proxy turns `calc.add(5, 3)` into a [`Request`] and hands it to
+//! its [`Client`], a cheap, clonable handle over some [`Caller`]. Which caller
+//! sits behind it decides where the call goes: the local caller runs the method
+//! on the caller's own task with the arguments moved, later callers frame it
+//! over a pipe or a socket, and pool or failover callers wrap other callers.
+//! The proxy never knows which.
+//!
+//! [`Client`] is a [`tower::Service`], so any tower layer can wrap the calls of a
+//! proxy: see [`Client::layer`] and [`Proxy::layer`](crate::Proxy::layer).
+
+use std::any::{Any, type_name};
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::definition::{MethodDefinition, ServiceDefinition};
+use crate::error::Error;
+use crate::manager::ProcessId;
+
+/// The arguments of a request or the value of a reply.
+///
+/// In the same OS process values are moved as they are ([`Payload::Value`]);
+/// across a process boundary they travel as postcard bytes ([`Payload::Encoded`]).
+/// A process replies in the form it was called in.
+pub enum Payload {
+    /// A value moved, never serialised.
+    Value(Box<dyn Any + Send>),
+    /// A value encoded with postcard.
+    Encoded(Bytes),
+}
+
+impl Payload {
+    /// Wraps a value to be moved to the other side.
+    pub fn value<T: Send + 'static>(value: T) -> Payload {
+        Payload::Value(Box::new(value))
+    }
+
+    /// Encodes a value with postcard.
+    pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Payload, Error> {
+        postcard::to_stdvec(value)
+            .map(|bytes| Payload::Encoded(Bytes::from(bytes)))
+            .map_err(|e| Error::encode(type_name::<T>(), e))
+    }
+
+    /// Whether this payload is postcard bytes.
+    pub fn is_encoded(&self) -> bool {
+        matches!(self, Payload::Encoded(_))
+    }
+
+    /// Takes the value out: downcasts a moved value, or decodes bytes.
+    pub fn into_value<T: DeserializeOwned + 'static>(self) -> Result<T, Error> {
+        match self {
+            Payload::Value(value) => value.downcast::<T>().map(|v| *v).map_err(|_| {
+                Error::decode(
+                    type_name::<T>(),
+                    "the value moved in is of another type (the proxy and the process disagree)",
+                )
+            }),
+            Payload::Encoded(bytes) => {
+                postcard::from_bytes(&bytes).map_err(|e| Error::decode(type_name::<T>(), e))
+            }
+        }
+    }
+
+    /// Replies with `value` in the same form as this payload came in.
+    pub fn reply_like<T: Serialize + Send + 'static>(
+        encoded: bool,
+        value: T,
+    ) -> Result<Payload, Error> {
+        if encoded {
+            Payload::encode(&value)
+        } else {
+            Ok(Payload::value(value))
+        }
+    }
+}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Payload::Value(_) => f.write_str("Payload::Value(..)"),
+            Payload::Encoded(bytes) => write!(f, "Payload::Encoded({} bytes)", bytes.len()),
+        }
+    }
+}
+
+/// A call on its way to a process.
+#[derive(Debug)]
+pub struct Request {
+    /// The service being called.
+    pub service: &'static ServiceDefinition,
+    /// The method being called.
+    pub method: &'static MethodDefinition,
+    /// The arguments, as a tuple.
+    pub payload: Payload,
+    /// When the caller stops waiting; past it the call fails with [`Error::Timeout`]
+    /// and the process drops the work.
+    pub deadline: Option<tokio::time::Instant>,
+}
+
+/// A process's reply: the method's return value (including an application `Err`).
+#[derive(Debug)]
+pub struct Response {
+    /// The return value.
+    pub payload: Payload,
+}
+
+/// Something that can carry a [`Request`] to a process and bring back its reply.
+///
+/// Implement it to add a new way of reaching processes; wrap a [`Client`] with
+/// tower layers to change how calls behave on the way.
+pub trait Caller: Send + Sync + 'static {
+    /// Performs one call. The returned future owns everything it needs.
+    fn call(&self, request: Request) -> BoxFuture<'static, Result<Response, Error>>;
+}
+
+/// A clonable handle through which proxies call: an `Arc<dyn Caller>`.
+///
+/// It is a [`tower::Service<Request>`], and [`Client::layer`] wraps it in any
+/// tower layer while keeping its type, so a layered client still fits the same
+/// proxy type.
+///
+/// ```
+/// # use titan_core::prelude::*;
+/// # use std::time::Duration;
+/// # #[derive(Default)] struct Slow;
+/// # #[process] impl Slow { #[public] async fn nap(&self) { tokio::time::sleep(Duration::from_secs(5)).await } }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> anyhow::Result<()> {
+/// let pm = ProcessManager::new();
+/// let slow = pm.spawn::<Slow>().await?
+///     .layer(tower::timeout::TimeoutLayer::new(Duration::from_millis(10)));
+/// assert_eq!(slow.nap().await, Err(titan_core::Error::Timeout));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    caller: Arc<dyn Caller>,
+    process: Option<ProcessId>,
+}
+
+impl Client {
+    /// A client over `caller`.
+    pub fn new(caller: impl Caller) -> Client {
+        Client {
+            caller: Arc::new(caller),
+            process: None,
+        }
+    }
+
+    /// The same client, remembering which managed process it reaches.
+    pub(crate) fn for_process(mut self, id: ProcessId) -> Client {
+        self.process = Some(id);
+        self
+    }
+
+    /// The managed process this client reaches, if it reaches exactly one.
+    pub fn process_id(&self) -> Option<ProcessId> {
+        self.process
+    }
+
+    /// Performs one call.
+    pub fn call(&self, request: Request) -> BoxFuture<'static, Result<Response, Error>> {
+        self.caller.call(request)
+    }
+
+    /// Wraps every call of this client in a tower layer.
+    ///
+    /// Errors the layer raises become [`Error`]s through [`Error::from_layer`]:
+    /// tower's timeout becomes [`Error::Timeout`].
+    pub fn layer<L>(self, layer: L) -> Client
+    where
+        L: tower::Layer<Client>,
+        L::Service: tower::Service<Request, Response = Response> + Clone + Send + Sync + 'static,
+        <L::Service as tower::Service<Request>>::Error: Into<tower::BoxError>,
+        <L::Service as tower::Service<Request>>::Future: Send + 'static,
+    {
+        let process = self.process;
+        Client {
+            caller: Arc::new(ServiceCaller(layer.layer(self))),
+            process,
+        }
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("process", &self.process)
+            .finish_non_exhaustive()
+    }
+}
+
+impl tower::Service<Request> for Client {
+    type Response = Response;
+    type Error = Error;
+    type Future = BoxFuture<'static, Result<Response, Error>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        // Backpressure, where there is any, is applied by the caller's own future.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        self.caller.call(request)
+    }
+}
+
+/// A tower service used as a [`Caller`]; what [`Client::layer`] builds.
+struct ServiceCaller<S>(S);
+
+impl<S> Caller for ServiceCaller<S>
+where
+    S: tower::Service<Request, Response = Response> + Clone + Send + Sync + 'static,
+    S::Error: Into<tower::BoxError>,
+    S::Future: Send + 'static,
+{
+    fn call(&self, request: Request) -> BoxFuture<'static, Result<Response, Error>> {
+        use tower::ServiceExt;
+        let service = self.0.clone();
+        Box::pin(async move {
+            service
+                .oneshot(request)
+                .await
+                .map_err(|e| Error::from_layer(e.into()))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moved_values_come_back_as_themselves() {
+        let payload = Payload::value((1_i64, String::from("x")));
+        let (a, b): (i64, String) = payload.into_value().expect("same type");
+        assert_eq!((a, b.as_str()), (1, "x"));
+    }
+
+    #[test]
+    fn a_moved_value_of_another_type_is_a_decode_error() {
+        let payload = Payload::value(1_u8);
+        let err = payload.into_value::<String>().expect_err("wrong type");
+        assert_eq!(err.code(), crate::ErrorCode::Decode);
+    }
+
+    #[test]
+    fn encoded_values_round_trip_and_garbage_is_an_error() {
+        let payload = Payload::encode(&(7_i64, vec![1_u8, 2])).expect("encodes");
+        assert!(payload.is_encoded());
+        let back: (i64, Vec<u8>) = payload.into_value().expect("decodes");
+        assert_eq!(back, (7, vec![1, 2]));
+
+        let garbage = Payload::Encoded(Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff]));
+        let err = garbage.into_value::<(i64, String)>().expect_err("garbage");
+        assert_eq!(err.code(), crate::ErrorCode::Decode);
+    }
+}

@@ -1,0 +1,220 @@
+//! The local caller: a process in the caller's own runtime.
+//!
+//! A call runs the method on the calling task with its arguments moved, never
+//! serialised, so a local call costs little more than the method itself.
+//! Around it, a [`Control`] keeps the process's lifecycle: it counts calls in
+//! flight (for draining), fails every in-flight call at once when the process
+//! is killed, and turns a panic in a method into a crash of the process.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::caller::{Caller, Request, Response};
+use crate::error::Error;
+use crate::manager::ProcessStatus;
+use crate::process::Process;
+
+const RUNNING: u8 = 0;
+const STOPPING: u8 = 1;
+const DOWN: u8 = 2;
+
+/// The lifecycle of one running instance, shared by its callers and its manager.
+pub(crate) struct Control {
+    label: String,
+    /// Hot-path copy of whether calls are accepted.
+    phase: AtomicU8,
+    status: Mutex<ProcessStatus>,
+    in_flight: AtomicUsize,
+    drained: Notify,
+    /// Fired when the process goes down: in-flight calls fail at once.
+    down: CancellationToken,
+}
+
+impl Control {
+    pub(crate) fn new(label: String) -> Control {
+        Control {
+            label,
+            phase: AtomicU8::new(RUNNING),
+            status: Mutex::new(ProcessStatus::Running),
+            in_flight: AtomicUsize::new(0),
+            drained: Notify::new(),
+            down: CancellationToken::new(),
+        }
+    }
+
+    pub(crate) fn status(&self) -> ProcessStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    fn set_status(&self, status: ProcessStatus) {
+        *self
+            .status
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = status;
+    }
+
+    /// The error a call gets when the process no longer takes calls.
+    fn refusal(&self) -> Error {
+        match self.status() {
+            ProcessStatus::Crashed { reason } => Error::ProcessCrashed {
+                process: self.label.clone(),
+                reason,
+            },
+            ProcessStatus::Killed => Error::ProcessStopped {
+                process: self.label.clone(),
+                reason: "killed".into(),
+            },
+            _ => Error::ProcessStopped {
+                process: self.label.clone(),
+                reason: "shut down".into(),
+            },
+        }
+    }
+
+    /// Admits a call, or refuses it when the process is stopping or down.
+    fn enter(self: &Arc<Self>) -> Result<InFlight, Error> {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        // Checked after counting, so a concurrent drain never misses this call.
+        if self.phase.load(Ordering::Acquire) != RUNNING {
+            InFlight(self.clone()).finish();
+            return Err(self.refusal());
+        }
+        Ok(InFlight(self.clone()))
+    }
+
+    /// Kills the process: no new calls, in-flight calls fail now.
+    pub(crate) fn kill(&self) {
+        self.go_down(ProcessStatus::Killed);
+    }
+
+    /// Marks the process crashed (a method panicked): every call fails from now on.
+    fn crash(&self, reason: String) {
+        tracing::error!(process = %self.label, %reason, "process crashed");
+        self.go_down(ProcessStatus::Crashed { reason });
+    }
+
+    fn go_down(&self, status: ProcessStatus) {
+        if self.phase.swap(DOWN, Ordering::AcqRel) == DOWN {
+            return; // the first reason to go down wins
+        }
+        self.set_status(status);
+        self.down.cancel();
+    }
+
+    /// Graceful stop: refuse new calls, wait for in-flight ones up to `timeout`,
+    /// then fail whatever is left. Returns how many calls had to be cut off.
+    pub(crate) async fn stop(&self, timeout: Duration) -> usize {
+        if self
+            .phase
+            .compare_exchange(RUNNING, STOPPING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return 0; // already stopping or down
+        }
+        self.set_status(ProcessStatus::Stopping);
+        let drained = async {
+            loop {
+                let notified = self.drained.notified();
+                if self.in_flight() == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        let cut_off = match tokio::time::timeout(timeout, drained).await {
+            Ok(()) => 0,
+            Err(_) => self.in_flight(),
+        };
+        if cut_off > 0 {
+            tracing::warn!(process = %self.label, cut_off, "shutdown timeout: failing calls still in flight");
+        }
+        self.go_down(ProcessStatus::Stopped);
+        cut_off
+    }
+}
+
+/// One admitted call; dropping it ends the call's count.
+struct InFlight(Arc<Control>);
+
+impl InFlight {
+    fn finish(self) {}
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.drained.notify_waiters();
+        }
+    }
+}
+
+/// Calls a process that lives in this OS process.
+pub(crate) struct LocalCaller<T: Process> {
+    pub(crate) state: Arc<T::State>,
+    pub(crate) control: Arc<Control>,
+}
+
+impl<T: Process> Caller for LocalCaller<T> {
+    fn call(&self, request: Request) -> BoxFuture<'static, Result<Response, Error>> {
+        let admitted = match self.control.enter() {
+            Ok(admitted) => admitted,
+            Err(error) => return Box::pin(std::future::ready(Err(error))),
+        };
+        let work = T::dispatch(self.state.clone(), request.method.id, request.payload);
+        let method = request.method.name;
+        let deadline = request.deadline;
+        Box::pin(async move {
+            let control = &admitted.0;
+            let work = AssertUnwindSafe(work).catch_unwind();
+            let outcome = tokio::select! {
+                biased;
+                () = control.down.cancelled() => return Err(control.refusal()),
+                outcome = with_deadline(deadline, work) => outcome?,
+            };
+            match outcome {
+                Ok(reply) => reply.map(|payload| Response { payload }),
+                Err(panic) => {
+                    let message = panic_message(&*panic);
+                    control.crash(format!("method `{method}` panicked: {message}"));
+                    Err(control.refusal())
+                }
+            }
+        })
+    }
+}
+
+async fn with_deadline<F: std::future::Future>(
+    deadline: Option<tokio::time::Instant>,
+    work: F,
+) -> Result<F::Output, Error> {
+    match deadline {
+        None => Ok(work.await),
+        Some(at) => tokio::time::timeout_at(at, work)
+            .await
+            .map_err(|_| Error::Timeout),
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a non-string panic payload".to_string()
+    }
+}

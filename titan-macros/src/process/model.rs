@@ -1,0 +1,63 @@
+//! The validated model of a process: what `expand` reads, and nothing else.
+
+use proc_macro2::Span;
+use syn::{Attribute, Ident, Type};
+
+/// A process type, checked.
+pub(crate) struct Service {
+    /// The impl's self type, as written.
+    pub(crate) self_ty: Type,
+    /// The proxy's name: `CalculatorProxy`.
+    pub(crate) proxy: Ident,
+    /// The type's name as a string, for diagnostics.
+    pub(crate) type_name: String,
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) description: String,
+    pub(crate) methods: Vec<Method>,
+    pub(crate) init: Option<Init>,
+    /// Some method takes `&mut self`: the instance sits behind a lock.
+    pub(crate) needs_lock: bool,
+}
+
+/// A `#[public]` method, checked.
+pub(crate) struct Method {
+    pub(crate) ident: Ident,
+    /// The method's visibility, which its proxy method shares.
+    pub(crate) vis: syn::Visibility,
+    pub(crate) id: u32,
+    pub(crate) exclusive: bool,
+    pub(crate) is_async: bool,
+    pub(crate) args: Vec<Arg>,
+    pub(crate) output: Output,
+    /// `#[doc]` attributes, carried over to the proxy.
+    pub(crate) docs: Vec<Attribute>,
+    pub(crate) doc_text: String,
+}
+
+/// One argument: a plain name and an owned type.
+pub(crate) struct Arg {
+    pub(crate) ident: Ident,
+    pub(crate) ty: Type,
+}
+
+/// What a method returns.
+pub(crate) enum Output {
+    /// Nothing: `()`.
+    Unit,
+    /// A value.
+    Value(Type),
+    /// `Result<T, E>`: `E` stays typed for the caller.
+    Fallible { ok: Type, err: Type },
+}
+
+/// The `#[init]` constructor, checked.
+pub(crate) struct Init {
+    pub(crate) ident: Ident,
+    pub(crate) is_async: bool,
+    /// The config argument's type; `None` for `fn new() -> ...`.
+    pub(crate) config: Option<Type>,
+    /// Returns `Result<Self, E>` rather than `Self`.
+    pub(crate) fallible: bool,
+    pub(crate) span: Span,
+}
