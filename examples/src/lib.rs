@@ -1,1 +1,7 @@
-//! Shared code of the examples (none yet); the programs live in `examples/`.
+//! The processes the examples run, kept in a library so that the examples and
+//! their tests share them. Each example under `examples/` is a README section
+//! come true: `cargo run -p titan-examples --example calculator`.
+
+#![warn(missing_docs)]
+
+pub mod calculator;

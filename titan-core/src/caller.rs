@@ -28,18 +28,50 @@ use crate::manager::ProcessId;
 ///
 /// In the same OS process values are moved as they are ([`Payload::Value`]);
 /// across a process boundary they travel as postcard bytes ([`Payload::Encoded`]).
-/// A process replies in the form it was called in.
+/// A moved value keeps the means to encode itself, so a caller that must send it
+/// over a wire can, without knowing its type. A process replies in the form it
+/// was called in.
 pub enum Payload {
     /// A value moved, never serialised.
-    Value(Box<dyn Any + Send>),
+    Value(Moved),
     /// A value encoded with postcard.
     Encoded(Bytes),
 }
 
+/// A value moved as it is, with the means to encode it should it need to travel.
+pub struct Moved {
+    value: Box<dyn Any + Send>,
+    encode: fn(&(dyn Any + Send)) -> Result<Bytes, Error>,
+    type_name: &'static str,
+}
+
+impl Moved {
+    /// The type of the value inside.
+    pub fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+}
+
+fn encode_moved<T: Serialize + 'static>(value: &(dyn Any + Send)) -> Result<Bytes, Error> {
+    match value.downcast_ref::<T>() {
+        Some(value) => postcard::to_stdvec(value)
+            .map(Bytes::from)
+            .map_err(|e| Error::encode(type_name::<T>(), e)),
+        None => Err(Error::Internal(format!(
+            "a moved value is not the `{}` its encoder was made for",
+            type_name::<T>()
+        ))),
+    }
+}
+
 impl Payload {
     /// Wraps a value to be moved to the other side.
-    pub fn value<T: Send + 'static>(value: T) -> Payload {
-        Payload::Value(Box::new(value))
+    pub fn value<T: Serialize + Send + 'static>(value: T) -> Payload {
+        Payload::Value(Moved {
+            value: Box::new(value),
+            encode: encode_moved::<T>,
+            type_name: type_name::<T>(),
+        })
     }
 
     /// Encodes a value with postcard.
@@ -54,22 +86,35 @@ impl Payload {
         matches!(self, Payload::Encoded(_))
     }
 
+    /// The payload as postcard bytes: a moved value is encoded, bytes are returned as they are.
+    pub fn into_bytes(self) -> Result<Bytes, Error> {
+        match self {
+            Payload::Value(moved) => (moved.encode)(&*moved.value),
+            Payload::Encoded(bytes) => Ok(bytes),
+        }
+    }
+
     /// Takes the value out: downcasts a moved value, or decodes bytes.
     pub fn into_value<T: DeserializeOwned + 'static>(self) -> Result<T, Error> {
         match self {
-            Payload::Value(value) => value.downcast::<T>().map(|v| *v).map_err(|_| {
-                Error::decode(
-                    type_name::<T>(),
-                    "the value moved in is of another type (the proxy and the process disagree)",
-                )
-            }),
+            Payload::Value(moved) => {
+                let found = moved.type_name;
+                moved.value.downcast::<T>().map(|v| *v).map_err(|_| {
+                    Error::decode(
+                        type_name::<T>(),
+                        format_args!(
+                            "the value moved in is a `{found}` (the proxy and the process disagree)"
+                        ),
+                    )
+                })
+            }
             Payload::Encoded(bytes) => {
                 postcard::from_bytes(&bytes).map_err(|e| Error::decode(type_name::<T>(), e))
             }
         }
     }
 
-    /// Replies with `value` in the same form as this payload came in.
+    /// Wraps `value` as a reply: encoded if `encoded`, moved otherwise.
     pub fn reply_like<T: Serialize + Send + 'static>(
         encoded: bool,
         value: T,
@@ -85,7 +130,7 @@ impl Payload {
 impl fmt::Debug for Payload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Payload::Value(_) => f.write_str("Payload::Value(..)"),
+            Payload::Value(moved) => write!(f, "Payload::Value({})", moved.type_name),
             Payload::Encoded(bytes) => write!(f, "Payload::Encoded({} bytes)", bytes.len()),
         }
     }
@@ -261,5 +306,13 @@ mod tests {
         let garbage = Payload::Encoded(Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff]));
         let err = garbage.into_value::<(i64, String)>().expect_err("garbage");
         assert_eq!(err.code(), crate::ErrorCode::Decode);
+    }
+
+    #[test]
+    fn a_moved_value_can_still_be_encoded_for_the_wire() {
+        let moved = Payload::value((3_i64, String::from("three")));
+        let bytes = moved.into_bytes().expect("encodes");
+        let back: (i64, String) = Payload::Encoded(bytes).into_value().expect("decodes");
+        assert_eq!(back, (3, String::from("three")));
     }
 }

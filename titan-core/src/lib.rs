@@ -66,7 +66,7 @@ pub mod registry;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use caller::{Caller, Client, Payload, Request, Response};
+pub use caller::{Caller, Client, Moved, Payload, Request, Response};
 pub use definition::{ArgDefinition, MethodDefinition, MethodId, Receiver, ServiceDefinition};
 pub use error::{CallError, Error, ErrorCode};
 pub use manager::{

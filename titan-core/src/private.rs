@@ -41,7 +41,7 @@ pub async fn call<A, R>(
     args: A,
 ) -> Result<R, Error>
 where
-    A: Send + 'static,
+    A: Serialize + Send + 'static,
     R: DeserializeOwned + Send + 'static,
 {
     let request = Request {
@@ -62,7 +62,7 @@ pub async fn call_fallible<A, T, E>(
     args: A,
 ) -> Result<T, CallError<E>>
 where
-    A: Send + 'static,
+    A: Serialize + Send + 'static,
     T: DeserializeOwned + Send + 'static,
     E: DeserializeOwned + Send + 'static,
 {

@@ -41,7 +41,7 @@ pub trait Process: Sized + Send + Sync + 'static {
     const DEFINITION: &'static ServiceDefinition;
 
     /// The typed proxy generated for this process (`CalculatorProxy` for `Calculator`).
-    type Proxy: Proxy<Process = Self>;
+    type Proxy: Proxy;
 
     /// What the `#[init]` constructor takes; `()` for processes built with `Default`.
     type Config: Serialize + DeserializeOwned + Send + 'static;
@@ -70,11 +70,9 @@ pub trait Process: Sized + Send + Sync + 'static {
 /// One proxy type serves every way of reaching the process: a local task, a
 /// pool or a remote peer; what differs is the [`Client`] inside. The methods
 /// here live on a trait so that they never clash with the process's own
-/// method names.
+/// method names. (The trait names no process type: a proxy is always `pub`,
+/// and must not expose a private process type through a trait impl.)
 pub trait Proxy: Clone + Send + Sync + Sized + 'static {
-    /// The process this proxy calls.
-    type Process: Process<Proxy = Self>;
-
     /// A proxy whose calls go through `client`.
     fn from_client(client: Client) -> Self;
 

@@ -138,8 +138,6 @@ fn expand_proxy(service: &Service) -> TokenStream {
         }
 
         impl #rt::Proxy for #proxy {
-            type Process = #self_ty;
-
             fn from_client(client: #rt::Client) -> Self {
                 Self { client }
             }
