@@ -33,54 +33,95 @@ pub type DispatchResult = Result<Payload, Error>;
 /// What `Process::init` resolves to.
 pub type InitResult<S> = Result<S, Error>;
 
-/// Calls `method` with `args` through `client` and decodes the reply as `R`.
-pub async fn call<A, R>(
+// Generated code passes every argument and result type explicitly, one type
+// per turbofish slot (`pack2::<A, B>`, `call::<R>`), and the bounds below are
+// on those slots. A type that lacks a bound is therefore reported at the
+// user's own type, once, with the message of the `Wire*` trait it misses.
+
+/// Calls `method` with the packed `args` through `client`. Not generic, so
+/// awaiting it never raises a bound error at the macro's span.
+pub async fn invoke(
     client: &Client,
     service: &'static ServiceDefinition,
     method: &'static MethodDefinition,
-    args: A,
-) -> Result<R, Error>
-where
-    A: Serialize + Send + 'static,
-    R: DeserializeOwned + Send + 'static,
-{
+    args: Payload,
+) -> Result<Payload, Error> {
     let request = Request {
         service,
         method,
-        payload: Payload::value(args),
+        payload: args,
         deadline: None,
     };
-    client.call(request).await?.payload.into_value::<R>()
+    Ok(client.call(request).await?.payload)
 }
 
-/// [`call`] for a method returning `Result<T, E>`: splits the application error
-/// from runtime errors.
-pub async fn call_fallible<A, T, E>(
-    client: &Client,
-    service: &'static ServiceDefinition,
-    method: &'static MethodDefinition,
-    args: A,
-) -> Result<T, CallError<E>>
+/// Takes the reply of [`invoke`] as an `R`.
+pub fn take<R: WireDeserialize + WireSend>(reply: Result<Payload, Error>) -> Result<R, Error> {
+    reply?.into_value::<R>()
+}
+
+/// Takes the reply of [`invoke`] for a method returning `Result<T, E>`, keeping
+/// the application error apart from runtime errors.
+pub fn take_fallible<T, E>(reply: Result<Payload, Error>) -> Result<T, CallError<E>>
 where
-    A: Serialize + Send + 'static,
-    T: DeserializeOwned + Send + 'static,
-    E: DeserializeOwned + Send + 'static,
+    T: WireDeserialize + WireSend,
+    E: WireDeserialize + WireSend,
 {
-    match call::<A, Result<T, E>>(client, service, method, args).await {
+    match take::<Result<T, E>>(reply) {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(CallError::Application(error)),
         Err(error) => Err(CallError::Runtime(error)),
     }
 }
 
-/// Takes a method's arguments out of a request payload.
-pub fn args<A: DeserializeOwned + Send + 'static>(payload: Payload) -> Result<A, Error> {
-    payload.into_value::<A>()
+/// Wraps a method's return value as a reply, encoded iff the request was.
+pub fn reply<R: WireSerialize + WireSend>(encoded: bool, value: R) -> DispatchResult {
+    Payload::reply_like(encoded, value)
 }
 
-/// Wraps a method's return value as a reply, encoded iff the request was.
-pub fn reply<R: Serialize + Send + 'static>(encoded: bool, value: R) -> DispatchResult {
+/// [`reply`] for a method returning `Result<T, E>`.
+pub fn reply_fallible<T, E>(encoded: bool, value: Result<T, E>) -> DispatchResult
+where
+    T: WireSerialize + WireSend,
+    E: WireSerialize + WireSend,
+{
     Payload::reply_like(encoded, value)
+}
+
+/// Packs and unpacks the arguments of a method with N arguments, one type
+/// parameter per argument (see above for why).
+macro_rules! arity {
+    ($($pack:ident $unpack:ident ($($arg:ident: $ty:ident),*);)*) => {$(
+        /// Packs a method's arguments into a request payload.
+        #[allow(clippy::too_many_arguments)]
+        pub fn $pack<$($ty: WireSerialize + WireSend),*>($($arg: $ty),*) -> Payload {
+            Payload::value(($($arg,)*))
+        }
+
+        /// Takes a method's arguments out of a request payload.
+        pub fn $unpack<$($ty: WireDeserialize + WireSend),*>(args: Payload) -> Result<($($ty,)*), Error> {
+            args.into_value::<($($ty,)*)>()
+        }
+    )*};
+}
+
+/// The most arguments a `#[public]` method may take.
+pub const MAX_ARGS: usize = 12;
+
+arity! {
+    pack0 unpack0 ();
+    pack1 unpack1 (a1: A1);
+    pack2 unpack2 (a1: A1, a2: A2);
+    pack3 unpack3 (a1: A1, a2: A2, a3: A3);
+    pack4 unpack4 (a1: A1, a2: A2, a3: A3, a4: A4);
+    pack5 unpack5 (a1: A1, a2: A2, a3: A3, a4: A4, a5: A5);
+    pack6 unpack6 (a1: A1, a2: A2, a3: A3, a4: A4, a5: A5, a6: A6);
+    pack7 unpack7 (a1: A1, a2: A2, a3: A3, a4: A4, a5: A5, a6: A6, a7: A7);
+    pack8 unpack8 (a1: A1, a2: A2, a3: A3, a4: A4, a5: A5, a6: A6, a7: A7, a8: A8);
+    pack9 unpack9 (a1: A1, a2: A2, a3: A3, a4: A4, a5: A5, a6: A6, a7: A7, a8: A8, a9: A9);
+    pack10 unpack10 (a1: A1, a2: A2, a3: A3, a4: A4, a5: A5, a6: A6, a7: A7, a8: A8, a9: A9, a10: A10);
+    pack11 unpack11 (a1: A1, a2: A2, a3: A3, a4: A4, a5: A5, a6: A6, a7: A7, a8: A8, a9: A9, a10: A10, a11: A11);
+    pack12 unpack12 (a1: A1, a2: A2, a3: A3, a4: A4, a5: A5, a6: A6, a7: A7, a8: A8, a9: A9, a10: A10, a11: A11, a12: A12);
 }
 
 /// The error for a method id the dispatch table does not know.
@@ -124,41 +165,33 @@ impl<T: Default> DefaultConstructible for T {
     }
 }
 
-/// Implemented for every `Serialize` type.
+/// A type that can be sent to another process: `Serialize`, with a message
+/// that says how to make it so.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot cross a process boundary: it does not implement `serde::Serialize`",
     label = "not `Serialize`",
     note = "add `#[derive(serde::Serialize, serde::Deserialize)]` to `{Self}`, or use a type that implements them"
 )]
-pub trait WireSerialize {}
+pub trait WireSerialize: Serialize {}
 impl<T: Serialize + ?Sized> WireSerialize for T {}
 
-/// Implemented for every `DeserializeOwned` type.
+/// A type that can be received from another process: `DeserializeOwned`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot cross a process boundary: it does not implement `serde::Deserialize`",
     label = "not `Deserialize`",
     note = "add `#[derive(serde::Serialize, serde::Deserialize)]` to `{Self}`, or use an owned type that implements them"
 )]
-pub trait WireDeserialize {}
+pub trait WireDeserialize: DeserializeOwned {}
 impl<T: DeserializeOwned> WireDeserialize for T {}
 
-/// Implemented for every `Send + 'static` type.
+/// A type that can move to the task or thread that runs the process: `Send + 'static`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be moved to the task that runs the process: it is not `Send + 'static`",
     label = "not `Send + 'static`",
     note = "use owned, thread-safe types (`Arc` instead of `Rc`, `String` instead of `&str`)"
 )]
-pub trait WireSend {}
+pub trait WireSend: Send + 'static {}
 impl<T: Send + 'static> WireSend for T {}
-
-/// Asserts at compile time that `T` may travel as an argument or a result.
-pub const fn assert_serialize<T: WireSerialize + ?Sized>() {}
-/// Asserts at compile time that `T` may be received as an argument or a result.
-pub const fn assert_deserialize<T: WireDeserialize>() {}
-/// Asserts at compile time that `T` may move between tasks.
-pub const fn assert_send<T: WireSend>() {}
-/// Asserts at compile time that `T` can be built without `#[init]`.
-pub const fn assert_default<T: DefaultConstructible>() {}
 
 /// Asserts that a method's future may run on any worker thread.
 pub fn assert_send_future<F: std::future::Future + Send>(future: F) -> F {

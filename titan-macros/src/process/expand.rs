@@ -7,8 +7,8 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
+use syn::Ident;
 use syn::spanned::Spanned;
-use syn::{Ident, Type};
 
 use super::model::{Method, Output, Service};
 use crate::names;
@@ -24,38 +24,42 @@ fn local(name: &str) -> Ident {
 }
 
 pub(crate) fn expand(service: &Service) -> TokenStream {
+    if let Some(error) = too_many_args(service) {
+        return error;
+    }
     let proxy = expand_proxy(service);
     let process = expand_process(service);
-    let checks = expand_checks(service);
     let registration = expand_registration(service);
     quote! {
         #proxy
         #process
-        #checks
         #registration
     }
 }
 
-/// The tuple type of a method's arguments: `(A, B,)`.
-fn args_tuple(method: &Method) -> TokenStream {
+/// `packN::<A, B>(a, b)`: the arguments as a request payload. Each type has its
+/// own turbofish slot, so a missing bound is reported at the user's type.
+fn pack_args(method: &Method) -> TokenStream {
+    let rt = rt();
+    let pack = quote::format_ident!("pack{}", method.args.len());
     let types = method.args.iter().map(|arg| &arg.ty);
-    quote!((#(#types,)*))
-}
-
-/// The tuple value of a method's arguments: `(a, b,)`.
-fn args_pattern(method: &Method) -> TokenStream {
     let names = method.args.iter().map(|arg| &arg.ident);
-    quote!((#(#names,)*))
+    quote!(#rt::#pack::<#(#types),*>(#(#names),*))
 }
 
-/// The type a method's reply decodes as (its whole return type).
-fn reply_type(method: &Method) -> TokenStream {
-    match &method.output {
-        Output::Unit => quote!(()),
-        Output::Value(ty) => ty.to_token_stream(),
-        Output::Fallible { ok, err } => quote!(::core::result::Result<#ok, #err>),
+/// `let (a, b,): (A, B,) = unpackN::<A, B>(args)?;`
+fn unpack_args(method: &Method, args: &Ident) -> TokenStream {
+    let rt = rt();
+    let unpack = quote::format_ident!("unpack{}", method.args.len());
+    let types: Vec<_> = method.args.iter().map(|arg| &arg.ty).collect();
+    let names = method.args.iter().map(|arg| &arg.ident);
+    quote! {
+        let (#(#names,)*): (#(#types,)*) = #rt::#unpack::<#(#types),*>(#args)?;
     }
 }
+
+/// The most arguments a method may take: `titan_core::__private::MAX_ARGS`.
+pub(crate) const MAX_ARGS: usize = 12;
 
 fn expand_proxy(service: &Service) -> TokenStream {
     let rt = rt();
@@ -84,23 +88,23 @@ fn expand_proxy(service: &Service) -> TokenStream {
             let (name, ty) = (&arg.ident, &arg.ty);
             quote!(#name: #ty)
         });
-        let args_ty = args_tuple(method);
-        let args = args_pattern(method);
+        let pack = pack_args(method);
         let client = local("client");
         let definition = quote!(<#self_ty as #rt::Process>::DEFINITION);
         let target = quote!(&#definition.methods[#index]);
         let (output, body) = match &method.output {
             Output::Fallible { ok, err } => (
                 quote!(::core::result::Result<#ok, #rt::CallError<#err>>),
-                quote!(#rt::call_fallible::<#args_ty, #ok, #err>(#client, #definition, #target, #args).await),
+                quote!(#rt::take_fallible::<#ok, #err>(#rt::invoke(#client, #definition, #target, #pack).await)),
             ),
-            _ => {
-                let reply = reply_type(method);
-                (
-                    quote!(::core::result::Result<#reply, #rt::Error>),
-                    quote!(#rt::call::<#args_ty, #reply>(#client, #definition, #target, #args).await),
-                )
-            }
+            Output::Unit => (
+                quote!(::core::result::Result<(), #rt::Error>),
+                quote!(#rt::take::<()>(#rt::invoke(#client, #definition, #target, #pack).await)),
+            ),
+            Output::Value(ty) => (
+                quote!(::core::result::Result<#ty, #rt::Error>),
+                quote!(#rt::take::<#ty>(#rt::invoke(#client, #definition, #target, #pack).await)),
+            ),
         };
         quote! {
             #docs
@@ -274,8 +278,7 @@ fn expand_process(service: &Service) -> TokenStream {
     let arms = service.methods.iter().map(|method| {
         let id = method.id;
         let ident = &method.ident;
-        let args_ty = args_tuple(method);
-        let pattern = args_pattern(method);
+        let unpack = unpack_args(method, &args);
         let names = method.args.iter().map(|arg| &arg.ident);
         let (borrow, receiver) = match (service.needs_lock, method.exclusive) {
             (false, _) => (quote!(let #this = &*#state;), quote!(#this)),
@@ -292,12 +295,19 @@ fn expand_process(service: &Service) -> TokenStream {
         } else {
             call
         };
+        let reply = match &method.output {
+            Output::Unit => quote!(#rt::reply::<()>(#encoded, #out)),
+            Output::Value(ty) => quote!(#rt::reply::<#ty>(#encoded, #out)),
+            Output::Fallible { ok, err } => {
+                quote!(#rt::reply_fallible::<#ok, #err>(#encoded, #out))
+            }
+        };
         quote! {
             #id => {
-                let #pattern: #args_ty = #rt::args::<#args_ty>(#args)?;
+                #unpack
                 #borrow
                 let #out = #invoke;
-                #rt::reply(#encoded, #out)
+                #reply
             }
         }
     });
@@ -341,42 +351,27 @@ fn expand_process(service: &Service) -> TokenStream {
     }
 }
 
-/// Bound checks at the user's own types, so a missing `Serialize`,
-/// `Deserialize` or `Send` is reported where the type is written.
-fn expand_checks(service: &Service) -> TokenStream {
-    let rt = rt();
-    let mut checks = Vec::new();
-    let mut check = |ty: &Type| {
-        checks.push(quote_spanned! {ty.span()=>
-            #rt::assert_serialize::<#ty>();
-            #rt::assert_deserialize::<#ty>();
-            #rt::assert_send::<#ty>();
-        });
-    };
-    for method in &service.methods {
-        for arg in &method.args {
-            check(&arg.ty);
-        }
-        match &method.output {
-            Output::Unit => {}
-            Output::Value(ty) => check(ty),
-            Output::Fallible { ok, err } => {
-                check(ok);
-                check(err);
-            }
-        }
-    }
-    if let Some(Some(config)) = service.init.as_ref().map(|init| init.config.as_ref()) {
-        check(config);
-    }
-    if checks.is_empty() {
-        return quote!();
-    }
-    quote! {
-        const _: () = {
-            #(#checks)*
-        };
-    }
+/// Methods take at most [`MAX_ARGS`] arguments (the runtime has a pack and an
+/// unpack helper per arity).
+fn too_many_args(service: &Service) -> Option<TokenStream> {
+    let errors: TokenStream = service
+        .methods
+        .iter()
+        .filter(|method| method.args.len() > MAX_ARGS)
+        .map(|method| {
+            let extra = &method.args[MAX_ARGS].ty;
+            syn::Error::new_spanned(
+                extra,
+                format!(
+                    "`{}` takes {} arguments; a `#[public]` method takes at most {MAX_ARGS}: gather them into a struct",
+                    method.ident,
+                    method.args.len()
+                ),
+            )
+            .to_compile_error()
+        })
+        .collect();
+    (!errors.is_empty()).then_some(errors)
 }
 
 fn expand_registration(service: &Service) -> TokenStream {
