@@ -3,7 +3,7 @@
 //! `#[process]` on a type's `impl` block turns its `#[public]` methods into a
 //! service: it generates a typed proxy (`CalculatorProxy` for `Calculator`), a
 //! dispatch table keyed by compile-time method ids, a [`ServiceDefinition`] and a
-//! [`registry`] entry. A [`ProcessManager`] spawns processes and hands out
+//! [`registry()`] entry. A [`ProcessManager`] spawns processes and hands out
 //! proxies; a call looks like a local method call whatever stands behind the
 //! proxy.
 //!
@@ -43,9 +43,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Modules, one per concept: [`process`] (the service model), [`definition`]
+//! Modules, one per concept: [`process`](mod@process) (the service model), [`definition`]
 //! (what a service offers), [`caller`] (how a proxy reaches a process),
-//! [`manager`] (spawning and stopping), [`registry`] (every process type in the
+//! [`manager`] (spawning and stopping), [`registry`](mod@registry) (every process type in the
 //! binary), [`error`] (what can go wrong), [`entry`] (`#[titan_core::main]`).
 
 #![warn(missing_docs, unreachable_pub)]

@@ -242,7 +242,6 @@ impl ProcessManager {
     }
 
     /// Spawns `T` with `options`; returns its proxy.
-    #[tracing::instrument(level = "debug", skip_all, fields(process = T::NAME))]
     pub async fn spawn_with<T: Process>(
         &self,
         options: SpawnOptions<T::Config>,
@@ -281,7 +280,7 @@ impl ProcessManager {
             }
             table.insert(id, entry);
         }
-        tracing::debug!(%id, "spawned");
+        tracing::debug!(process = T::NAME, %id, "spawned");
         Ok(T::Proxy::from_client(client))
     }
 

@@ -42,6 +42,7 @@ pub(crate) struct Arg {
 }
 
 /// What a method returns.
+#[allow(clippy::large_enum_variant)] // built once per method, at compile time
 pub(crate) enum Output {
     /// Nothing: `()`.
     Unit,
