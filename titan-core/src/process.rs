@@ -108,3 +108,29 @@ pub trait Proxy: Clone + Send + Sync + Sized + 'static {
         self.client().process_id()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    // The macros expand to `::titan_core::…` paths; `extern crate self as titan_core`
+    // in lib.rs makes them resolve inside this crate's own unit tests too.
+    use crate::prelude::*;
+
+    #[derive(Default)]
+    struct Doubler;
+
+    #[process(version = "3.1.4")]
+    impl Doubler {
+        #[public]
+        fn double(&self, value: u32) -> u32 {
+            value * 2
+        }
+    }
+
+    #[tokio::test]
+    async fn a_process_defined_inside_titan_core_works() {
+        let pm = ProcessManager::new();
+        let doubler = pm.spawn::<Doubler>().await.expect("spawns");
+        assert_eq!(doubler.double(21).await, Ok(42));
+        assert_eq!(Doubler::DEFINITION.to_string(), "doubler@3.1.4");
+    }
+}

@@ -41,3 +41,50 @@ impl Diagnostics {
         self.errors.into_iter().collect()
     }
 }
+
+/// Parses the options of `#[attribute(...)]` with darling. darling's own
+/// messages are kept (an unknown option gets "did you mean" or the list of
+/// options); a bare literal (`#[process("calc")]`), which darling reports as
+/// "Unexpected meta-item format", gets one that says options are `key = value`.
+pub(crate) fn parse_options<T: darling::FromMeta>(
+    args: TokenStream,
+    attribute: &str,
+    options: &[&str],
+    example: &str,
+) -> darling::Result<T> {
+    let items = darling::ast::NestedMeta::parse_meta_list(args)?;
+    let known = list(options);
+    let (literals, metas): (Vec<_>, Vec<_>) = items
+        .into_iter()
+        .partition(|item| matches!(item, darling::ast::NestedMeta::Lit(_)));
+    let mut errors: Vec<darling::Error> = literals
+        .iter()
+        .map(|literal| {
+            darling::Error::from(syn::Error::new_spanned(
+                literal,
+                format!(
+                    "`#[{attribute}]` options are written `key = value`, like `{example}`; \
+                     the options are {known}"
+                ),
+            ))
+        })
+        .collect();
+    match T::from_list(&metas) {
+        Ok(parsed) if errors.is_empty() => Ok(parsed),
+        Ok(_) => Err(darling::Error::multiple(errors)),
+        Err(error) => {
+            errors.push(error);
+            Err(darling::Error::multiple(errors))
+        }
+    }
+}
+
+/// "`a`, `b` and `c`".
+fn list(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|item| format!("`{item}`")).collect();
+    match quoted.split_last() {
+        None => String::from("none"),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
+}

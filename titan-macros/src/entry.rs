@@ -1,7 +1,6 @@
 //! `#[titan_core::main]`: parse the options, check the function, wrap its body.
 
 use darling::FromMeta;
-use darling::ast::NestedMeta;
 use darling::util::SpannedValue;
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -24,7 +23,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Err(_) => {
             let error = syn::Error::new(
                 proc_macro2::Span::call_site(),
-                "`#[titan_core::main]` goes on `async fn main() { ... }`",
+                "`#[titan_core::main]` goes on the program's entry function, not on this item: \
+                 put it on `async fn main() { ... }`",
             )
             .to_compile_error();
             return quote! { #item #error };
@@ -32,14 +32,21 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     };
 
     let mut diag = Diagnostics::default();
-    let options = NestedMeta::parse_meta_list(args)
-        .map_err(darling::Error::from)
-        .and_then(|items| MainArgs::from_list(&items))
-        .unwrap_or_else(|error| {
-            diag.push_darling(error);
-            MainArgs::default()
-        });
+    let options = crate::diagnostics::parse_options::<MainArgs>(
+        args,
+        "titan_core::main",
+        &["flavor", "worker_threads"],
+        "flavor = \"current_thread\"",
+    )
+    .unwrap_or_else(|error| {
+        diag.push_darling(error);
+        MainArgs::default()
+    });
 
+    // A function of the wrong shape is emitted unchanged beside its errors.
+    // Wrong options alone still wrap the function (with a fallback flavor), so
+    // the user sees only the options' errors, not rustc's "`main` cannot be async".
+    let errors_before_shape = diag.len();
     let sig = &function.sig;
     if sig.asyncness.is_none() {
         diag.error(
@@ -54,8 +61,13 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         );
     }
     if !sig.generics.params.is_empty() {
-        diag.error(&sig.generics, "`main` cannot be generic");
+        diag.error(
+            &sig.generics,
+            "`main` cannot be generic: remove the generic parameters",
+        );
     }
+
+    let shape_ok = diag.len() == errors_before_shape;
 
     let current_thread = match &options.flavor {
         None => false,
@@ -95,10 +107,21 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }),
     };
 
-    if !diag.is_empty() {
+    if !shape_ok {
+        // Keep the user's function, type-checked, nested in a plain `fn main() {}`,
+        // so rustc adds no errors of its own about how `main` looks.
         let errors = diag.into_tokens();
-        return quote! { #item #errors };
+        let ItemFn { vis, sig, .. } = &function;
+        let ident = &sig.ident;
+        return quote! {
+            #vis fn #ident() {
+                #[allow(dead_code)]
+                #function
+            }
+            #errors
+        };
     }
+    let errors = diag.into_tokens();
 
     let ItemFn {
         attrs,
@@ -114,5 +137,6 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             let body = async #block;
             ::titan_core::__private::run(#flavor, body)
         }
+        #errors
     }
 }

@@ -3,7 +3,6 @@
 //! beyond "is this an impl block at all"; `validate` checks the rest.
 
 use darling::FromMeta;
-use darling::ast::NestedMeta;
 use darling::util::SpannedValue;
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
@@ -106,8 +105,12 @@ pub(crate) fn parse(args: TokenStream, item: TokenStream) -> Result<RawProcess, 
 }
 
 fn parse_args(args: TokenStream) -> Result<ProcessArgs, darling::Error> {
-    let items = NestedMeta::parse_meta_list(args).map_err(darling::Error::from)?;
-    ProcessArgs::from_list(&items)
+    crate::diagnostics::parse_options(
+        args,
+        "process",
+        &["name", "version", "description"],
+        "name = \"calculator\"",
+    )
 }
 
 /// Removes Titan's marker attributes from `attrs` and returns them.
@@ -146,21 +149,44 @@ fn marker_kind(attr: &Attribute) -> Option<MarkerKind> {
 
 /// The error for `#[process]` on something other than an impl block.
 fn reject(item: &Item, original: TokenStream) -> TokenStream {
-    let (what, name, span) = match item {
-        Item::Struct(s) => ("a struct", s.ident.to_string(), s.struct_token.span()),
-        Item::Enum(e) => ("an enum", e.ident.to_string(), e.enum_token.span()),
-        Item::Trait(t) => ("a trait", t.ident.to_string(), t.trait_token.span()),
-        Item::Fn(f) => ("a function", f.sig.ident.to_string(), f.sig.fn_token.span()),
-        other => ("this item", String::from("YourType"), other.span()),
+    const TAIL: &str = "mark its interface with `#[public]`";
+    let (span, message) = match item {
+        Item::Struct(s) => (
+            s.struct_token.span(),
+            format!(
+                "not on a struct: put it on `impl {} {{ ... }}` and {TAIL}",
+                s.ident
+            ),
+        ),
+        Item::Enum(e) => (
+            e.enum_token.span(),
+            format!(
+                "not on an enum: put it on `impl {} {{ ... }}` and {TAIL}",
+                e.ident
+            ),
+        ),
+        Item::Trait(t) => (
+            t.trait_token.span(),
+            format!(
+                "not on a trait: a process is a concrete type; put it on `impl YourType {{ ... }}` \
+                 and give that block `#[public]` methods (they may call `{}`'s)",
+                t.ident
+            ),
+        ),
+        Item::Fn(f) => (
+            f.sig.fn_token.span(),
+            format!(
+                "not on a function: move `{}` into `#[process] impl YourType {{ ... }}` \
+                 as a `#[public]` method taking `&self`",
+                f.sig.ident
+            ),
+        ),
+        other => (
+            other.span(),
+            format!("not on this item: put it on `impl YourType {{ ... }}` and {TAIL}"),
+        ),
     };
-    let ty = match item {
-        Item::Struct(_) | Item::Enum(_) => name,
-        _ => String::from("YourType"),
-    };
-    let message = format!(
-        "`#[process]` goes on the inherent `impl` block of a type, not on {what}: \
-         write `#[process] impl {ty} {{ ... }}` and mark its interface with `#[public]`"
-    );
+    let message = format!("`#[process]` goes on the inherent `impl` block of a type, {message}");
     let error = syn::Error::new(span, message).to_compile_error();
     let original = original.into_token_stream();
     quote! { #original #error }

@@ -30,8 +30,8 @@ pub(crate) fn validate(raw: &RawProcess) -> Result<Service, Diagnostics> {
             path,
             format!(
                 "`#[process]` goes on the inherent `impl` block of a type, not on a trait impl: \
-                 move the methods into `impl {} {{ ... }}`",
-                names::type_name(&item.self_ty)
+                 put it on `impl {ty} {{ ... }}` and add `#[public]` methods there (they may call the trait's)",
+                ty = names::type_name(&item.self_ty)
             ),
         );
     }
@@ -108,15 +108,14 @@ pub(crate) fn validate(raw: &RawProcess) -> Result<Service, Diagnostics> {
             .filter(|m| m.kind == MarkerKind::Init)
             .collect();
         for marker in &method.markers {
-            if !matches!(marker.attr.meta, Meta::Path(_)) {
-                diag.error(
-                    &marker.attr.meta,
-                    format!(
-                        "`#[{}]` takes no arguments; write `#[{}]`",
-                        marker.kind.name(),
-                        marker.kind.name()
-                    ),
-                );
+            let message = format!(
+                "`#[{name}]` takes no arguments: remove them and write plain `#[{name}]`",
+                name = marker.kind.name()
+            );
+            match &marker.attr.meta {
+                Meta::Path(_) => {}
+                Meta::List(list) => diag.error_at(list.delimiter.span().join(), message),
+                Meta::NameValue(name_value) => diag.error(&name_value.value, message),
             }
         }
         let publics = method
@@ -152,11 +151,12 @@ pub(crate) fn validate(raw: &RawProcess) -> Result<Service, Diagnostics> {
             }
             let span = inits[0].attr.span();
             if let Some(previous) = &init {
-                diag.error_at(
-                    span,
+                diag.error(
+                    &inits[0].attr,
                     format!(
-                        "a process has at most one `#[init]` constructor, and `{}` already is one; remove `#[init]` from one of them",
-                        previous.ident
+                        "a process has at most one `#[init]` constructor, and `{}` already is one: \
+                         remove `#[init]` from `{}` or from `{}`",
+                        previous.ident, method.sig.ident, previous.ident
                     ),
                 );
             } else if let Some(checked) = check_init(&method.sig, span, &type_ident, &mut diag) {
@@ -207,7 +207,8 @@ fn check_method(
         None => diag.error(
             &sig.ident,
             format!(
-                "`#[public]` method `{}` needs a receiver: take `&self` (runs concurrently) or `&mut self` (runs alone)",
+                "`#[public]` method `{}` needs a receiver: take `&self` (runs concurrently) or `&mut self` (runs alone), \
+                 or remove `#[public]` if it is an associated helper",
                 sig.ident
             ),
         ),
@@ -316,7 +317,7 @@ fn check_signature_shape(sig: &Signature, what: &str, diag: &mut Diagnostics) {
         diag.error(abi, format!("a {what} cannot have a foreign ABI"));
     }
     if let Some(variadic) = &sig.variadic {
-        diag.error(&variadic.dots, format!("a {what} cannot be variadic"));
+        diag.error(variadic.dots, format!("a {what} cannot be variadic"));
     }
 }
 
@@ -370,12 +371,22 @@ fn check_owned_type(ty: &Type, role: TypeRole, diag: &mut Diagnostics) {
         ),
         Type::Never(_) => {}
         _ => {
-            if let Some(token) = find_borrow(ty.to_token_stream()) {
+            if let Some(reference) = find_reference(ty) {
+                diag.error(
+                    reference,
+                    format!(
+                        "{noun} of a process method cannot contain borrowed data: it is moved or serialised to another task or process; \
+                         use an owned type inside it, `{}` instead of `{}`",
+                        owned_suggestion(&reference.elem),
+                        names::type_name(&Type::Reference(reference.clone()))
+                    ),
+                );
+            } else if let Some(token) = find_borrow(ty.to_token_stream()) {
                 diag.error_at(
                     token,
                     format!(
                         "{noun} of a process method cannot contain borrowed data: it is moved or serialised to another task or process; \
-                         use owned types inside it (`String`, `Vec<T>`, …)"
+                         use owned types inside it (`String`, `Vec<T>`, …) and drop the lifetime"
                     ),
                 );
             } else if let Some(span) = find_impl(ty.to_token_stream()) {
@@ -395,6 +406,37 @@ fn owned_suggestion(elem: &Type) -> String {
         Type::Path(path) if path.path.is_ident("Path") => String::from("PathBuf"),
         Type::Slice(slice) => format!("Vec<{}>", names::type_name(&slice.elem)),
         other => names::type_name(other),
+    }
+}
+
+/// The first reference type nested anywhere inside `ty` (through paths' type
+/// arguments, tuples, arrays, slices and parentheses).
+fn find_reference(ty: &Type) -> Option<&syn::TypeReference> {
+    match ty {
+        Type::Reference(reference) => Some(reference),
+        Type::Path(path) => {
+            let qself = path.qself.as_ref().and_then(|q| find_reference(&q.ty));
+            qself.or_else(|| {
+                path.path
+                    .segments
+                    .iter()
+                    .find_map(|segment| match &segment.arguments {
+                        PathArguments::AngleBracketed(args) => {
+                            args.args.iter().find_map(|arg| match arg {
+                                GenericArgument::Type(ty) => find_reference(ty),
+                                _ => None,
+                            })
+                        }
+                        _ => None,
+                    })
+            })
+        }
+        Type::Tuple(tuple) => tuple.elems.iter().find_map(find_reference),
+        Type::Array(array) => find_reference(&array.elem),
+        Type::Slice(slice) => find_reference(&slice.elem),
+        Type::Paren(paren) => find_reference(&paren.elem),
+        Type::Group(group) => find_reference(&group.elem),
+        _ => None,
     }
 }
 
@@ -518,7 +560,11 @@ fn check_init(
     if let Some(receiver) = sig.receiver() {
         diag.error(
             receiver,
-            "`#[init]` builds the process, so it takes no `self`: write `async fn new(config: C) -> Result<Self, E>`",
+            format!(
+                "`#[init]` builds the process, so it takes no `self`: remove {} \
+                 (the shape is `async fn new(config: C) -> Result<Self, E>`)",
+                receiver_text(receiver)
+            ),
         );
     }
     let typed: Vec<_> = sig
@@ -547,7 +593,11 @@ fn check_init(
             _ => {
                 diag.error(
                     ty,
-                    "`#[init]` returns the process: `Self` or `Result<Self, E>` (with `E: Display`)",
+                    format!(
+                        "`#[init]` must return the process, not `{}`: write `-> Self`, \
+                         or `-> Result<Self, E>` (with `E: Display`) if construction can fail",
+                        names::type_name(ty)
+                    ),
                 );
                 false
             }
@@ -555,7 +605,8 @@ fn check_init(
         ReturnType::Default => {
             diag.error(
                 &sig.ident,
-                "`#[init]` returns the process: add `-> Self` or `-> Result<Self, E>` (with `E: Display`)",
+                "`#[init]` must return the process: add `-> Self`, \
+                 or `-> Result<Self, E>` (with `E: Display`) if construction can fail",
             );
             false
         }
@@ -571,6 +622,17 @@ fn check_init(
         fallible,
         span,
     })
+}
+
+/// A receiver as the user would write it, quoted: `&self`, `&mut self`, `mut self`.
+fn receiver_text(receiver: &syn::Receiver) -> String {
+    match &receiver.kind {
+        ReceiverKind::Reference(_, _, Some(_)) => String::from("`&mut self`"),
+        ReceiverKind::Reference(_, _, None) => String::from("`&self`"),
+        ReceiverKind::Value if receiver.mutability.is_some() => String::from("`mut self`"),
+        ReceiverKind::Value => String::from("`self`"),
+        _ => String::from("the `self` argument"),
+    }
 }
 
 /// Rejects two method names with the same 32-bit id.
@@ -593,15 +655,13 @@ fn check_ids(methods: &[Method], diag: &mut Diagnostics) {
 pub(crate) fn doc_text(attrs: &[syn::Attribute]) -> String {
     let mut lines = Vec::new();
     for attr in attrs {
-        if let Meta::NameValue(nv) = &attr.meta {
-            if nv.path.is_ident("doc") {
-                if let Expr::Lit(lit) = &nv.value {
-                    if let Lit::Str(s) = &lit.lit {
-                        let value = s.value();
-                        lines.push(value.strip_prefix(' ').unwrap_or(&value).to_owned());
-                    }
-                }
-            }
+        if let Meta::NameValue(nv) = &attr.meta
+            && nv.path.is_ident("doc")
+            && let Expr::Lit(lit) = &nv.value
+            && let Lit::Str(s) = &lit.lit
+        {
+            let value = s.value();
+            lines.push(value.strip_prefix(' ').unwrap_or(&value).to_owned());
         }
     }
     lines.join("\n").trim().to_owned()
@@ -664,6 +724,11 @@ mod tests {
         assert!(find_borrow(quote::quote!(Cow<'a, str>)).is_some());
         assert!(find_borrow(quote::quote!(&'static str)).is_some());
         assert!(find_borrow(quote::quote!(Vec<String>)).is_none());
+        let ty: Type = parse_quote!(Vec<(u8, Option<&'static str>)>);
+        let reference = find_reference(&ty).expect("a nested reference");
+        assert_eq!(owned_suggestion(&reference.elem), "String");
+        let ty: Type = parse_quote!(HashMap<String, Vec<u8>>);
+        assert!(find_reference(&ty).is_none());
     }
 
     #[test]

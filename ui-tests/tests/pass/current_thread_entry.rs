@@ -56,7 +56,11 @@ async fn main() -> Result<(), titan_core::Error> {
     assert!(!limited.allows(4).await?);
 
     // A failing `#[init]` is an error from spawn, not a panic.
-    assert!(pm.spawn_with::<Limited>(SpawnOptions::new().config(0)).await.is_err());
+    assert!(
+        pm.spawn_with::<Limited>(SpawnOptions::new().config(0))
+            .await
+            .is_err()
+    );
 
     pm.shutdown().await?;
     Ok(())

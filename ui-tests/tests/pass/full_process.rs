@@ -23,7 +23,11 @@ pub struct Calculator {
 }
 
 /// Adds, divides and counts.
-#[process(name = "calculator", version = "1.2.3", description = "Adds, divides and counts.")]
+#[process(
+    name = "calculator",
+    version = "1.2.3",
+    description = "Adds, divides and counts."
+)]
 impl Calculator {
     /// Builds the calculator from its config.
     #[init]

@@ -16,5 +16,8 @@ impl Echo {
 async fn main() {
     let pm = ProcessManager::new();
     let echo = pm.spawn::<Echo>().await.expect("spawns");
-    assert_eq!(echo.echo(vec![1, 2, 3]).await.expect("echoes"), vec![1, 2, 3]);
+    assert_eq!(
+        echo.echo(vec![1, 2, 3]).await.expect("echoes"),
+        vec![1, 2, 3]
+    );
 }

@@ -31,7 +31,11 @@ pub mod library {
         /// Fails on purpose when asked to.
         #[public]
         pub fn check(&self, fail: bool) -> Result<(), String> {
-            if fail { Err("asked to fail".into()) } else { Ok(()) }
+            if fail {
+                Err("asked to fail".into())
+            } else {
+                Ok(())
+            }
         }
     }
 
