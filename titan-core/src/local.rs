@@ -8,7 +8,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::caller::{Caller, Request, Response};
+use crate::definition::ServiceDefinition;
 use crate::error::Error;
 use crate::manager::ProcessStatus;
 use crate::process::Process;
@@ -50,21 +51,20 @@ impl Control {
     }
 
     pub(crate) fn status(&self) -> ProcessStatus {
+        self.lock_status().clone()
+    }
+
+    /// The status, locked. Phase changes happen under this lock, so the status
+    /// and the phase always agree: a call refused because of the phase reads
+    /// the status that goes with it.
+    fn lock_status(&self) -> MutexGuard<'_, ProcessStatus> {
         self.status
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
     }
 
     pub(crate) fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Acquire)
-    }
-
-    fn set_status(&self, status: ProcessStatus) {
-        *self
-            .status
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = status;
     }
 
     /// The error a call gets when the process no longer takes calls.
@@ -108,24 +108,35 @@ impl Control {
     }
 
     fn go_down(&self, status: ProcessStatus) {
-        if self.phase.swap(DOWN, Ordering::AcqRel) == DOWN {
-            return; // the first reason to go down wins
+        {
+            let mut current = self.lock_status();
+            if self.phase.load(Ordering::Acquire) == DOWN {
+                return; // the first reason to go down wins
+            }
+            *current = status;
+            self.phase.store(DOWN, Ordering::Release);
         }
-        self.set_status(status);
         self.down.cancel();
     }
 
     /// Graceful stop: refuse new calls, wait for in-flight ones up to `timeout`,
     /// then fail whatever is left. Returns how many calls had to be cut off.
+    ///
+    /// A stop that finds the process already stopping (a `stop` and a
+    /// `shutdown`, or two shutdowns) drains alongside the first one rather than
+    /// returning early: when any of them returns, the process is down.
     pub(crate) async fn stop(&self, timeout: Duration) -> usize {
-        if self
-            .phase
-            .compare_exchange(RUNNING, STOPPING, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
         {
-            return 0; // already stopping or down
+            let mut status = self.lock_status();
+            match self.phase.load(Ordering::Acquire) {
+                RUNNING => {
+                    *status = ProcessStatus::Stopping;
+                    self.phase.store(STOPPING, Ordering::Release);
+                }
+                STOPPING => {}
+                _ => return 0, // already down
+            }
         }
-        self.set_status(ProcessStatus::Stopping);
         let drained = async {
             loop {
                 let notified = self.drained.notified();
@@ -135,9 +146,14 @@ impl Control {
                 notified.await;
             }
         };
-        let cut_off = match tokio::time::timeout(timeout, drained).await {
-            Ok(()) => 0,
-            Err(_) => self.in_flight(),
+        let cut_off = tokio::select! {
+            biased;
+            // Another stop cut the calls off, or the process was killed or crashed.
+            () = self.down.cancelled() => 0,
+            drained = tokio::time::timeout(timeout, drained) => match drained {
+                Ok(()) => 0,
+                Err(_) => self.in_flight(),
+            },
         };
         if cut_off > 0 {
             tracing::warn!(process = %self.label, cut_off, "shutdown timeout: failing calls still in flight");
@@ -170,6 +186,11 @@ pub(crate) struct LocalCaller<T: Process> {
 
 impl<T: Process> Caller for LocalCaller<T> {
     fn call(&self, request: Request) -> BoxFuture<'static, Result<Response, Error>> {
+        if !std::ptr::eq(request.service, T::DEFINITION)
+            && let Err(error) = check_service(request.service, T::DEFINITION)
+        {
+            return Box::pin(std::future::ready(Err(error)));
+        }
         let admitted = match self.control.enter() {
             Ok(admitted) => admitted,
             Err(error) => return Box::pin(std::future::ready(Err(error))),
@@ -197,6 +218,27 @@ impl<T: Process> Caller for LocalCaller<T> {
     }
 }
 
+/// A request built for another service (a proxy made from the wrong client)
+/// is refused by name or by major version, never dispatched by id alone.
+fn check_service(
+    asked: &ServiceDefinition,
+    served: &'static ServiceDefinition,
+) -> Result<(), Error> {
+    if asked.name != served.name {
+        return Err(Error::ServiceNotFound {
+            service: format!("{asked} (this process serves {served})"),
+        });
+    }
+    if !served.accepts(asked.version) {
+        return Err(Error::VersionMismatch {
+            service: served.name.to_string(),
+            expected: asked.version.to_string(),
+            found: served.version.to_string(),
+        });
+    }
+    Ok(())
+}
+
 async fn with_deadline<F: std::future::Future>(
     deadline: Option<tokio::time::Instant>,
     work: F,
@@ -209,7 +251,7 @@ async fn with_deadline<F: std::future::Future>(
     }
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = panic.downcast_ref::<String>() {

@@ -24,13 +24,16 @@
 use std::any::TypeId;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use futures::FutureExt;
+
 use crate::caller::Client;
 use crate::error::Error;
-use crate::local::{Control, LocalCaller};
+use crate::local::{Control, LocalCaller, panic_message};
 use crate::process::{Process, Proxy};
 
 /// The id of a process within its [`ProcessManager`].
@@ -253,7 +256,20 @@ impl ProcessManager {
         }
         let id = ProcessId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let label = format!("{}#{id}", T::NAME);
-        let state = T::init(options.config).await?;
+        // A constructor that panics fails the spawn like one that returns `Err`,
+        // as it would in a child process, rather than unwinding into the caller.
+        let state = match AssertUnwindSafe(T::init(options.config))
+            .catch_unwind()
+            .await
+        {
+            Ok(state) => state?,
+            Err(panic) => {
+                return Err(Error::Init {
+                    process: T::NAME.to_string(),
+                    reason: format!("`#[init]` panicked: {}", panic_message(&*panic)),
+                });
+            }
+        };
         let control = Arc::new(Control::new(label));
         let client = Client::new(LocalCaller::<T> {
             state: Arc::new(state),

@@ -220,14 +220,14 @@ fn expand_process(service: &Service) -> TokenStream {
     let config = local("config");
     let value = local("value");
     let (config_ty, build) = match &service.init {
-        None => (
-            quote!(()),
+        None => {
             // Spanned at the user's type: a missing `Default` is reported there.
-            quote_spanned! {self_ty.span()=>
-                let _ = #config;
+            // Only that line: code at the user's span is linted as the user's code.
+            let build = quote_spanned! {self_ty.span()=>
                 let #value: #self_ty = #rt::init_default::<#self_ty>();
-            },
-        ),
+            };
+            (quote!(()), quote!(let _ = #config; #build))
+        }
         Some(init) => {
             let ident = &init.ident;
             let call_args = if init.config.is_some() {
