@@ -117,6 +117,24 @@ impl Ledger {
     }
 }
 
+/// Runs `CALLS` calls at once, each on a task of its own, and returns their
+/// results; fails if they do not all finish within the hang guard.
+async fn on_tasks<T, F, Fut>(call: F, what: &str) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>> + Send + 'static,
+{
+    let tasks: Vec<_> = (0..CALLS).map(|_| tokio::spawn(call())).collect();
+    let results = tokio::time::timeout(HANG_GUARD, futures::future::join_all(tasks))
+        .await
+        .unwrap_or_else(|_| panic!("{what}: the calls did not all finish"));
+    results
+        .into_iter()
+        .map(|joined| joined.expect("task completes").expect("call succeeds"))
+        .collect()
+}
+
 fn assert_one_leader(leaders: &[bool]) {
     assert_eq!(leaders.len(), CALLS);
     assert_eq!(
@@ -154,19 +172,14 @@ async fn a_thousand_shared_calls_overlap_across_worker_threads() {
         .await
         .expect("spawns");
 
-    let tasks: Vec<_> = (0..CALLS)
-        .map(|_| {
+    let leaders = on_tasks(
+        || {
             let meeting = meeting.clone();
-            tokio::spawn(async move { meeting.meet().await })
-        })
-        .collect();
-    let results = tokio::time::timeout(HANG_GUARD, futures::future::join_all(tasks))
-        .await
-        .expect("all calls overlapped: the barrier opened");
-    let leaders: Vec<bool> = results
-        .into_iter()
-        .map(|joined| joined.expect("task completes").expect("call succeeds"))
-        .collect();
+            async move { meeting.meet().await }
+        },
+        "all calls overlap, so the barrier opens",
+    )
+    .await;
     assert_one_leader(&leaders);
 }
 
@@ -178,19 +191,14 @@ async fn shared_calls_still_overlap_when_the_process_also_has_exclusive_methods(
         .await
         .expect("spawns");
 
-    let tasks: Vec<_> = (0..CALLS)
-        .map(|_| {
+    let leaders = on_tasks(
+        || {
             let meeting = meeting.clone();
-            tokio::spawn(async move { meeting.meet().await })
-        })
-        .collect();
-    let results = tokio::time::timeout(HANG_GUARD, futures::future::join_all(tasks))
-        .await
-        .expect("all calls overlapped under the read lock");
-    let leaders: Vec<bool> = results
-        .into_iter()
-        .map(|joined| joined.expect("task completes").expect("call succeeds"))
-        .collect();
+            async move { meeting.meet().await }
+        },
+        "all calls overlap under the read lock",
+    )
+    .await;
     assert_one_leader(&leaders);
 
     // The exclusive method still works once the shared calls are done.
@@ -202,19 +210,14 @@ async fn a_thousand_exclusive_increments_run_one_at_a_time_and_lose_nothing() {
     let pm = ProcessManager::new();
     let counter = pm.spawn::<Counter>().await.expect("spawns");
 
-    let tasks: Vec<_> = (0..CALLS)
-        .map(|_| {
+    let mut seen = on_tasks(
+        || {
             let counter = counter.clone();
-            tokio::spawn(async move { counter.increment().await })
-        })
-        .collect();
-    let results = tokio::time::timeout(HANG_GUARD, futures::future::join_all(tasks))
-        .await
-        .expect("increments complete");
-    let mut seen: Vec<u64> = results
-        .into_iter()
-        .map(|joined| joined.expect("task completes").expect("call succeeds"))
-        .collect();
+            async move { counter.increment().await }
+        },
+        "increments complete",
+    )
+    .await;
     seen.sort_unstable();
     let expected: Vec<u64> = (1..=CALLS as u64).collect();
     assert_eq!(seen, expected, "each increment saw a distinct value");

@@ -76,6 +76,17 @@ fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     postcard::to_stdvec(value).expect("encodes")
 }
 
+/// Starts a greeter through its registration, as a child process host would.
+async fn start_greeter(pm: &ProcessManager, greeting: &str) -> Result<Client, Error> {
+    let config = encode(&Settings {
+        greeting: greeting.into(),
+    });
+    titan_core::lookup("registry-greeter")
+        .expect("registered")
+        .start(pm, config)
+        .await
+}
+
 fn encoded_request(method: &str, args: &impl serde::Serialize) -> Request {
     let service = greeter_definition();
     Request {
@@ -152,11 +163,7 @@ fn lookup_finds_a_process_type_by_name_only() {
 #[tokio::test]
 async fn a_registration_starts_from_an_encoded_config_and_serves_encoded_calls() {
     let pm = ProcessManager::new();
-    let registration = titan_core::lookup("registry-greeter").expect("registered");
-    let config = encode(&Settings {
-        greeting: "Hello".into(),
-    });
-    let client = registration.start(&pm, config).await.expect("starts");
+    let client = start_greeter(&pm, "Hello").await.expect("starts");
 
     let id = client.process_id().expect("a managed process");
     let info = pm.get(id).expect("listed in the manager");
@@ -177,16 +184,7 @@ async fn a_registration_starts_from_an_encoded_config_and_serves_encoded_calls()
 #[tokio::test]
 async fn an_encoded_call_to_a_fallible_method_replies_with_the_encoded_result() {
     let pm = ProcessManager::new();
-    let registration = titan_core::lookup("registry-greeter").expect("registered");
-    let client = registration
-        .start(
-            &pm,
-            encode(&Settings {
-                greeting: "Hi".into(),
-            }),
-        )
-        .await
-        .expect("starts");
+    let client = start_greeter(&pm, "Hi").await.expect("starts");
 
     let ok = client
         .call(encoded_request(
@@ -228,16 +226,7 @@ async fn an_encoded_call_to_a_fallible_method_replies_with_the_encoded_result() 
 #[tokio::test]
 async fn a_started_client_fits_the_typed_proxy() {
     let pm = ProcessManager::new();
-    let client = titan_core::lookup("registry-greeter")
-        .expect("registered")
-        .start(
-            &pm,
-            encode(&Settings {
-                greeting: "Hey".into(),
-            }),
-        )
-        .await
-        .expect("starts");
+    let client = start_greeter(&pm, "Hey").await.expect("starts");
     let proxy = GreeterProxy::from_client(client);
     assert_eq!(
         proxy.greet("Cy".into(), 1).await.expect("typed call"),
@@ -248,16 +237,7 @@ async fn a_started_client_fits_the_typed_proxy() {
 #[tokio::test]
 async fn undecodable_encoded_arguments_fail_the_call_and_the_process_keeps_serving() {
     let pm = ProcessManager::new();
-    let client = titan_core::lookup("registry-greeter")
-        .expect("registered")
-        .start(
-            &pm,
-            encode(&Settings {
-                greeting: "Hello".into(),
-            }),
-        )
-        .await
-        .expect("starts");
+    let client = start_greeter(&pm, "Hello").await.expect("starts");
     let service = greeter_definition();
 
     let garbage = Request {
@@ -296,15 +276,7 @@ async fn a_config_that_does_not_decode_is_a_decode_error_and_spawns_nothing() {
 #[tokio::test]
 async fn an_init_error_through_a_registration_is_an_init_error() {
     let pm = ProcessManager::new();
-    let registration = titan_core::lookup("registry-greeter").expect("registered");
-
-    let err = registration
-        .start(
-            &pm,
-            encode(&Settings {
-                greeting: String::new(),
-            }),
-        )
+    let err = start_greeter(&pm, "")
         .await
         .expect_err("an empty greeting is refused");
     match err {

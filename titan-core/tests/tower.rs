@@ -33,7 +33,18 @@ impl Worker {
 #[derive(Clone)]
 struct Recording<S> {
     inner: S,
-    seen: Arc<Mutex<Vec<(&'static str, bool)>>>,
+    seen: Record,
+}
+
+type Record = Arc<Mutex<Vec<(&'static str, bool)>>>;
+
+/// A layer that wraps a client in [`Recording`], writing to `seen`.
+fn recording(seen: &Record) -> impl tower::Layer<Client, Service = Recording<Client>> + use<> {
+    let seen = seen.clone();
+    tower::layer::layer_fn(move |inner| Recording {
+        inner,
+        seen: seen.clone(),
+    })
 }
 
 impl<S> tower::Service<Request> for Recording<S>
@@ -115,13 +126,7 @@ async fn a_timed_out_call_is_no_longer_in_flight() {
 async fn a_custom_layer_sees_every_call() {
     let pm = ProcessManager::new();
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let layer = {
-        let seen = seen.clone();
-        tower::layer::layer_fn(move |inner| Recording {
-            inner,
-            seen: seen.clone(),
-        })
-    };
+    let layer = recording(&seen);
     let worker = pm.spawn::<Worker>().await.expect("spawns").layer(layer);
 
     assert_eq!(worker.add(1, 1).await.expect("add"), 2);
@@ -142,13 +147,7 @@ async fn a_custom_layer_sees_every_call() {
 async fn concurrent_calls_each_pass_through_the_layer_once() {
     let pm = ProcessManager::new();
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let layer = {
-        let seen = seen.clone();
-        tower::layer::layer_fn(move |inner| Recording {
-            inner,
-            seen: seen.clone(),
-        })
-    };
+    let layer = recording(&seen);
     let worker = pm.spawn::<Worker>().await.expect("spawns").layer(layer);
 
     let sums = futures::future::join_all((0..100).map(|i| worker.add(i, i))).await;
