@@ -234,6 +234,40 @@ impl Client {
     }
 }
 
+impl Client {
+    /// The same client with a deadline on every call: `timeout` from when the
+    /// call starts (or the call's own deadline, if that is sooner). Past it the
+    /// call fails with [`Error::Timeout`] and the process drops the work, on
+    /// this side of a wire or the other.
+    pub fn with_timeout(self, timeout: std::time::Duration) -> Client {
+        let process = self.process;
+        Client {
+            caller: Arc::new(DeadlineCaller {
+                inner: self.caller,
+                timeout,
+            }),
+            process,
+        }
+    }
+}
+
+/// Sets the deadline of every request that passes through.
+struct DeadlineCaller {
+    inner: Arc<dyn Caller>,
+    timeout: std::time::Duration,
+}
+
+impl Caller for DeadlineCaller {
+    fn call(&self, mut request: Request) -> BoxFuture<'static, Result<Response, Error>> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        request.deadline = Some(match request.deadline {
+            Some(own) => own.min(deadline),
+            None => deadline,
+        });
+        self.inner.call(request)
+    }
+}
+
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")

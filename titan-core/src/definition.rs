@@ -140,7 +140,7 @@ impl fmt::Display for ServiceDefinition {
 }
 
 /// Semver compatibility by Cargo's caret rule: leftmost non-zero component equal.
-fn compatible(a: &str, b: &str) -> bool {
+pub(crate) fn compatible(a: &str, b: &str) -> bool {
     fn key(v: &str) -> Option<(u64, u64, u64)> {
         let core = v.split(['-', '+']).next()?;
         let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());

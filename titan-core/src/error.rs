@@ -158,6 +158,50 @@ pub enum ErrorCode {
     Internal,
 }
 
+impl ErrorCode {
+    const ALL: [ErrorCode; 14] = [
+        ErrorCode::VersionMismatch,
+        ErrorCode::ServiceNotFound,
+        ErrorCode::MethodNotFound,
+        ErrorCode::ProcessCrashed,
+        ErrorCode::ProcessStopped,
+        ErrorCode::Unavailable,
+        ErrorCode::Timeout,
+        ErrorCode::Cancelled,
+        ErrorCode::Encode,
+        ErrorCode::Decode,
+        ErrorCode::Init,
+        ErrorCode::Application,
+        ErrorCode::Layer,
+        ErrorCode::Internal,
+    ];
+
+    /// The code's number on the wire. Numbers are never reused.
+    pub const fn as_u16(self) -> u16 {
+        match self {
+            ErrorCode::VersionMismatch => 1,
+            ErrorCode::ServiceNotFound => 2,
+            ErrorCode::MethodNotFound => 3,
+            ErrorCode::ProcessCrashed => 4,
+            ErrorCode::ProcessStopped => 5,
+            ErrorCode::Unavailable => 6,
+            ErrorCode::Timeout => 7,
+            ErrorCode::Cancelled => 8,
+            ErrorCode::Encode => 9,
+            ErrorCode::Decode => 10,
+            ErrorCode::Init => 11,
+            ErrorCode::Application => 12,
+            ErrorCode::Layer => 13,
+            ErrorCode::Internal => 14,
+        }
+    }
+
+    /// The code with wire number `n`, if this build knows it.
+    pub fn from_u16(n: u16) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|code| code.as_u16() == n)
+    }
+}
+
 impl Error {
     /// The stable code of this error.
     pub fn code(&self) -> ErrorCode {
@@ -315,6 +359,16 @@ impl Eq for Error {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wire_numbers_are_distinct_and_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_u16()), "{code:?} reuses a number");
+            assert_eq!(ErrorCode::from_u16(code.as_u16()), Some(code));
+        }
+        assert_eq!(ErrorCode::from_u16(0), None);
+    }
 
     #[test]
     fn tower_timeout_becomes_timeout() {

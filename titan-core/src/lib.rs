@@ -57,10 +57,14 @@ pub mod caller;
 pub mod definition;
 pub mod entry;
 pub mod error;
+pub mod framed;
+pub mod host;
 mod local;
 pub mod manager;
 pub mod process;
 pub mod registry;
+pub mod wire;
+mod worker;
 
 #[doc(hidden)]
 #[path = "private.rs"]

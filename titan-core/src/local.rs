@@ -67,8 +67,18 @@ impl Control {
         self.in_flight.load(Ordering::Acquire)
     }
 
+    /// Whether the process is down (stopped, killed or crashed).
+    pub(crate) fn is_down(&self) -> bool {
+        self.phase.load(Ordering::Acquire) == DOWN
+    }
+
+    /// Resolves when the process goes down.
+    pub(crate) fn down(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.down.cancelled()
+    }
+
     /// The error a call gets when the process no longer takes calls.
-    fn refusal(&self) -> Error {
+    pub(crate) fn refusal(&self) -> Error {
         match self.status() {
             ProcessStatus::Crashed { reason } => Error::ProcessCrashed {
                 process: self.label.clone(),
@@ -102,7 +112,7 @@ impl Control {
     }
 
     /// Marks the process crashed (a method panicked): every call fails from now on.
-    fn crash(&self, reason: String) {
+    pub(crate) fn crash(&self, reason: String) {
         tracing::error!(process = %self.label, %reason, "process crashed");
         self.go_down(ProcessStatus::Crashed { reason });
     }
@@ -164,7 +174,7 @@ impl Control {
 }
 
 /// One admitted call; dropping it ends the call's count.
-struct InFlight(Arc<Control>);
+pub(crate) struct InFlight(pub(crate) Arc<Control>);
 
 impl InFlight {
     fn finish(self) {}
@@ -186,35 +196,72 @@ pub(crate) struct LocalCaller<T: Process> {
 
 impl<T: Process> Caller for LocalCaller<T> {
     fn call(&self, request: Request) -> BoxFuture<'static, Result<Response, Error>> {
-        if !std::ptr::eq(request.service, T::DEFINITION)
-            && let Err(error) = check_service(request.service, T::DEFINITION)
-        {
-            return Box::pin(std::future::ready(Err(error)));
-        }
-        let admitted = match self.control.enter() {
+        let admitted = match admit::<T>(&self.control, &request) {
             Ok(admitted) => admitted,
             Err(error) => return Box::pin(std::future::ready(Err(error))),
         };
-        let work = T::dispatch(self.state.clone(), request.method.id, request.payload);
-        let method = request.method.name;
-        let deadline = request.deadline;
+        let state = self.state.clone();
         Box::pin(async move {
             let control = &admitted.0;
-            let work = AssertUnwindSafe(work).catch_unwind();
-            let outcome = tokio::select! {
-                biased;
-                () = control.down.cancelled() => return Err(control.refusal()),
-                outcome = with_deadline(deadline, work) => outcome?,
-            };
-            match outcome {
-                Ok(reply) => reply.map(|payload| Response { payload }),
-                Err(panic) => {
-                    let message = panic_message(&*panic);
-                    control.crash(format!("method `{method}` panicked: {message}"));
-                    Err(control.refusal())
-                }
-            }
+            until_down(control, serve::<T>(control, state, request)).await
         })
+    }
+}
+
+/// Admits a call to a `T`, or refuses it: a request for another service, or
+/// one that comes when the process takes no calls. The call counts as in
+/// flight while the returned guard lives.
+pub(crate) fn admit<T: Process>(
+    control: &Arc<Control>,
+    request: &Request,
+) -> Result<InFlight, Error> {
+    if !std::ptr::eq(request.service, T::DEFINITION) {
+        check_service(request.service, T::DEFINITION)?;
+    }
+    control.enter()
+}
+
+/// Runs an admitted call on the current task, up to its deadline; a panic in
+/// the method crashes the process.
+pub(crate) async fn serve<T: Process>(
+    control: &Control,
+    state: Arc<T::State>,
+    request: Request,
+) -> Result<Response, Error> {
+    let method = request.method.name;
+    let work = AssertUnwindSafe(T::dispatch(state, request.method.id, request.payload));
+    match with_deadline(request.deadline, work.catch_unwind()).await? {
+        Ok(reply) => reply.map(|payload| Response { payload }),
+        Err(panic) => {
+            let message = panic_message(&*panic);
+            control.crash(format!("method `{method}` panicked: {message}"));
+            Err(control.refusal())
+        }
+    }
+}
+
+/// `call`, unless the process goes down first: then the call fails at once.
+pub(crate) async fn until_down(
+    control: &Control,
+    call: impl std::future::Future<Output = Result<Response, Error>>,
+) -> Result<Response, Error> {
+    tokio::select! {
+        biased;
+        () = control.down() => Err(control.refusal()),
+        outcome = call => outcome,
+    }
+}
+
+/// Builds an instance of `T`. A constructor that panics fails like one that
+/// returns `Err` (as it would in a child process), rather than unwinding into
+/// the caller.
+pub(crate) async fn init<T: Process>(config: T::Config) -> Result<T::State, Error> {
+    match AssertUnwindSafe(T::init(config)).catch_unwind().await {
+        Ok(state) => state,
+        Err(panic) => Err(Error::Init {
+            process: T::NAME.to_string(),
+            reason: format!("`#[init]` panicked: {}", panic_message(&*panic)),
+        }),
     }
 }
 
@@ -239,7 +286,7 @@ fn check_service(
     Ok(())
 }
 
-async fn with_deadline<F: std::future::Future>(
+pub(crate) async fn with_deadline<F: std::future::Future>(
     deadline: Option<tokio::time::Instant>,
     work: F,
 ) -> Result<F::Output, Error> {

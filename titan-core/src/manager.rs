@@ -24,17 +24,15 @@
 use std::any::TypeId;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use futures::FutureExt;
-
 use crate::caller::Client;
 use crate::error::Error;
-use crate::local::{Control, LocalCaller, panic_message};
+use crate::local::{self, Control, LocalCaller};
 use crate::process::{Process, Proxy};
+use crate::worker::{self, WorkerThread};
 
 /// The id of a process within its [`ProcessManager`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -48,14 +46,46 @@ impl fmt::Display for ProcessId {
 
 /// Where a process runs.
 ///
-/// Only [`Isolation::Local`] exists so far; worker threads and child OS
-/// processes arrive with the wire format (see the README's "planned" list).
+/// In both isolations a call moves its arguments, never serialises them, and
+/// the process's lifecycle is the same: kill fails in-flight calls at once, a
+/// graceful stop drains them, a panic crashes the process. Child OS processes
+/// arrive with the wire format (see the README's "planned" list).
+///
+/// ```
+/// # use titan_core::prelude::*;
+/// # #[derive(Default)] struct Hasher;
+/// # #[process] impl Hasher { #[public] fn hash(&self, rounds: u32) -> u64 { (0..rounds).map(u64::from).sum() } }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> anyhow::Result<()> {
+/// let pm = ProcessManager::new();
+/// let hasher = pm
+///     .spawn_with::<Hasher>(SpawnOptions::new().isolation(Isolation::Worker))
+///     .await?;
+/// assert_eq!(hasher.hash(4).await?, 6); // ran on the worker's own thread
+/// pm.shutdown().await?; // and that thread has ended
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Isolation {
-    /// A task in the caller's runtime; calls move their arguments.
+    /// A task in the caller's runtime: the method runs on the calling task,
+    /// its arguments moved. The cheapest call, and the right choice for
+    /// methods that await rather than compute; a method that blocks or
+    /// computes for long stalls the caller's runtime while it runs.
     #[default]
     Local,
+    /// A dedicated OS thread, named `titan-worker-{name}#{id}`, with its own
+    /// current-thread tokio runtime: `#[init]` and every method run there.
+    /// Calls travel over a channel between the runtimes, their arguments
+    /// moved; `&self` calls still run concurrently, interleaved on the one
+    /// thread. Pick it for CPU-heavy or blocking methods: they stall only
+    /// their own worker, never the caller's runtime (calls to the same worker
+    /// wait their turn). A kill or a deadline fails the call at once even
+    /// while a method blocks the thread; the thread itself ends when that
+    /// method returns. The thread ends when the process is stopped or killed,
+    /// or when every handle to it is gone; [`ProcessManager::stop`] and
+    /// [`ProcessManager::shutdown`] wait for it to end (up to the shutdown
+    /// timeout).
+    Worker,
 }
 
 /// Where a process is in its life.
@@ -180,6 +210,8 @@ struct Entry {
     type_id: TypeId,
     control: Arc<Control>,
     client: Client,
+    /// The worker thread, for [`Isolation::Worker`].
+    worker: Option<Arc<WorkerThread>>,
 }
 
 struct Inner {
@@ -255,27 +287,24 @@ impl ProcessManager {
             });
         }
         let id = ProcessId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
-        let label = format!("{}#{id}", T::NAME);
-        // A constructor that panics fails the spawn like one that returns `Err`,
-        // as it would in a child process, rather than unwinding into the caller.
-        let state = match AssertUnwindSafe(T::init(options.config))
-            .catch_unwind()
-            .await
-        {
-            Ok(state) => state?,
-            Err(panic) => {
-                return Err(Error::Init {
-                    process: T::NAME.to_string(),
-                    reason: format!("`#[init]` panicked: {}", panic_message(&*panic)),
-                });
+        let control = Arc::new(Control::new(format!("{}#{id}", T::NAME)));
+        let (client, worker) = match options.isolation {
+            Isolation::Local => {
+                let state = local::init::<T>(options.config).await?;
+                let caller = LocalCaller::<T> {
+                    state: Arc::new(state),
+                    control: control.clone(),
+                };
+                (Client::new(caller), None)
+            }
+            Isolation::Worker => {
+                let drain = self.inner.options.shutdown_timeout;
+                let (caller, thread) =
+                    worker::spawn::<T>(id, control.clone(), options.config, drain).await?;
+                (Client::new(caller), Some(Arc::new(thread)))
             }
         };
-        let control = Arc::new(Control::new(label));
-        let client = Client::new(LocalCaller::<T> {
-            state: Arc::new(state),
-            control: control.clone(),
-        })
-        .for_process(id);
+        let client = client.for_process(id);
         let entry = Entry {
             name: T::NAME,
             version: T::VERSION,
@@ -284,6 +313,7 @@ impl ProcessManager {
             type_id: TypeId::of::<T>(),
             control,
             client: client.clone(),
+            worker,
         };
         {
             let mut table = self.table();
@@ -342,35 +372,56 @@ impl ProcessManager {
     }
 
     /// Stops process `id` gracefully: refuses new calls, lets in-flight calls
-    /// finish (up to the shutdown timeout), then removes it. Returns whether
-    /// `id` existed.
+    /// finish (up to the shutdown timeout), waits for its worker thread to end
+    /// if it has one, then removes it. Returns whether `id` existed.
     pub async fn stop(&self, id: ProcessId) -> bool {
-        let control = match self.table().get(&id) {
-            Some(entry) => entry.control.clone(),
+        let (control, worker) = match self.table().get(&id) {
+            Some(entry) => (entry.control.clone(), entry.worker.clone()),
             None => return false,
         };
-        control.stop(self.inner.options.shutdown_timeout).await;
+        stop_process(
+            &control,
+            worker.as_deref(),
+            self.inner.options.shutdown_timeout,
+        )
+        .await;
         self.table().remove(&id);
         true
     }
 
     /// Stops every process gracefully, all at once, and refuses further spawns.
+    /// When it returns, worker threads have ended too (unless a method still
+    /// blocks one past the shutdown timeout).
     pub async fn shutdown(&self) -> Result<(), Error> {
         self.inner.closed.store(true, Ordering::Release);
-        let controls: Vec<_> = self
+        let processes: Vec<_> = self
             .table()
             .values()
-            .map(|entry| entry.control.clone())
+            .map(|entry| (entry.control.clone(), entry.worker.clone()))
             .collect();
         let timeout = self.inner.options.shutdown_timeout;
-        let cut_off: usize = futures::future::join_all(controls.iter().map(|c| c.stop(timeout)))
-            .await
-            .into_iter()
-            .sum();
+        let stops = processes
+            .iter()
+            .map(|(control, worker)| stop_process(control, worker.as_deref(), timeout));
+        let cut_off: usize = futures::future::join_all(stops).await.into_iter().sum();
         self.table().clear();
-        tracing::debug!(processes = controls.len(), cut_off, "shut down");
+        tracing::debug!(processes = processes.len(), cut_off, "shut down");
         Ok(())
     }
+}
+
+/// Stops one process gracefully, then waits for its worker thread, if any, to
+/// end. Returns how many calls had to be cut off.
+async fn stop_process(
+    control: &Control,
+    worker: Option<&WorkerThread>,
+    timeout: Duration,
+) -> usize {
+    let cut_off = control.stop(timeout).await;
+    if let Some(worker) = worker {
+        worker.join(timeout).await;
+    }
+    cut_off
 }
 
 fn info(id: ProcessId, entry: &Entry) -> ProcessInfo {

@@ -103,6 +103,25 @@ pub trait Proxy: Clone + Send + Sync + Sized + 'static {
         Self::from_client(self.client().clone().layer(layer))
     }
 
+    /// The same proxy with a deadline on every call, `timeout` after it starts.
+    /// The deadline travels with the request: past it the caller gets
+    /// [`Error::Timeout`] and the process drops the work.
+    ///
+    /// ```
+    /// # use titan_core::prelude::*;
+    /// # use std::time::Duration;
+    /// # #[derive(Default)] struct Slow;
+    /// # #[process] impl Slow { #[public] async fn nap(&self) { tokio::time::sleep(Duration::from_secs(5)).await } }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anyhow::Result<()> {
+    /// let pm = ProcessManager::new();
+    /// let slow = pm.spawn::<Slow>().await?;
+    /// assert_eq!(slow.with_timeout(Duration::from_millis(10)).nap().await, Err(Error::Timeout));
+    /// # Ok(()) }
+    /// ```
+    fn with_timeout(&self, timeout: std::time::Duration) -> Self {
+        Self::from_client(self.client().clone().with_timeout(timeout))
+    }
+
     /// The managed process this proxy reaches, if it reaches exactly one.
     fn process_id(&self) -> Option<ProcessId> {
         self.client().process_id()

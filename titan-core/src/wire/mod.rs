@@ -1,0 +1,23 @@
+//! The wire format: how calls cross a byte stream (a pipe, a unix socket, TCP).
+//!
+//! A connection carries length-prefixed frames (a 4-byte big-endian length,
+//! then a postcard-encoded [`Frame`]). One connection multiplexes many calls:
+//! each request carries a call id, replies come back in any order, a dropped
+//! call sends [`Frame::Cancel`], and a deadline travels with its request as the
+//! time that remains. Both ends keep explicit limits ([`WireConfig`]): the
+//! largest frame, the most calls in flight, how long a silent peer is trusted.
+//! Errors cross as a [`WireError`] whose code maps one-to-one onto
+//! [`Error`](crate::Error).
+//!
+//! The two ends of a connection live beside this module: [`host`](crate::host)
+//! serves processes over a stream, [`framed`](crate::framed) calls them.
+
+mod codec;
+mod error;
+mod frame;
+
+pub use codec::{WireConfig, decode, encode, length_codec};
+pub use error::WireError;
+pub use frame::{
+    CallId, Frame, Hello, Offered, PROTOCOL_VERSION, RequestFrame, ResponseFrame, TraceContext,
+};
