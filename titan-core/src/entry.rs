@@ -28,6 +28,8 @@ pub enum Flavor {
 /// If the operating system refuses the runtime's threads or I/O driver, as
 /// `#[tokio::main]` does: a program cannot run without them.
 pub fn run<F: Future>(flavor: Flavor, main: F) -> F::Output {
+    // Started by a parent as a child process: host what it asked for, then exit.
+    crate::child::host_if_child();
     let mut builder = match flavor {
         Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
         Flavor::MultiThread { worker_threads } => {

@@ -49,7 +49,7 @@ impl Peer {
         match self {
             Peer::Process { label } => Error::ProcessCrashed {
                 process: label.clone(),
-                reason: why.to_string(),
+                reason: format!("its connection ended: {why}"),
             },
             Peer::Remote { address } => Error::Unavailable {
                 reason: format!("the connection to {address} was lost: {why}"),
@@ -264,6 +264,27 @@ impl FramedCaller {
     /// Whether the connection is still up.
     pub fn is_open(&self) -> bool {
         self.owner.0.lock().closed.is_none()
+    }
+
+    /// Hangs up: calls in flight and later calls fail with
+    /// [`Error::ProcessStopped`] or [`Error::Unavailable`] (after the peer).
+    pub fn close(&self) {
+        let connection = &self.owner.0;
+        let error = match &connection.peer {
+            Peer::Process { label } => Error::ProcessStopped {
+                process: label.clone(),
+                reason: "shut down".into(),
+            },
+            Peer::Remote { address } => Error::Unavailable {
+                reason: format!("the connection to {address} was closed"),
+            },
+        };
+        connection.close(error);
+    }
+
+    /// Hangs up, failing calls in flight and later calls with `error`.
+    pub fn close_with(&self, error: Error) {
+        self.owner.0.close(error);
     }
 
     /// Resolves when the connection has ended, with the reason.

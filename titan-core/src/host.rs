@@ -183,6 +183,28 @@ where
     outcome
 }
 
+/// Answers the peer's hello with a [`Frame::Goaway`] carrying `error`, then
+/// closes: how a host that could not start (its `#[init]` failed) says why.
+/// Returns `Err(error)`.
+pub async fn refuse<IO>(io: IO, error: Error, config: WireConfig) -> Result<(), Error>
+where
+    IO: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (read_half, write_half) = tokio::io::split(io);
+    let mut frames = FramedRead::new(read_half, wire::length_codec(config.max_frame_size));
+    let mut sink = FramedWrite::new(write_half, wire::length_codec(config.max_frame_size));
+    // Whatever the peer says first, the answer is the same.
+    let _ = tokio::time::timeout(config.handshake_timeout, frames.next()).await;
+    if let Ok(goaway) = wire::encode(
+        &Frame::Goaway(WireError::from(&error)),
+        config.max_frame_size,
+    ) {
+        let _ = sink.send(goaway).await;
+    }
+    let _ = SinkExt::<Bytes>::close(&mut sink).await;
+    Err(error)
+}
+
 /// Waits for the peer's hello and answers it. `Ok(false)`: the peer left first.
 async fn handshake<R>(
     frames: &mut FramedRead<R, LengthDelimitedCodec>,

@@ -54,6 +54,7 @@
 extern crate self as titan_core;
 
 pub mod caller;
+pub mod child;
 pub mod definition;
 pub mod entry;
 pub mod error;

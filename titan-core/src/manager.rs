@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::caller::Client;
+use crate::child::{self, ChildOptions, ChildProcess};
 use crate::error::Error;
 use crate::local::{self, Control, LocalCaller};
 use crate::process::{Process, Proxy};
@@ -46,10 +47,9 @@ impl fmt::Display for ProcessId {
 
 /// Where a process runs.
 ///
-/// In both isolations a call moves its arguments, never serialises them, and
-/// the process's lifecycle is the same: kill fails in-flight calls at once, a
-/// graceful stop drains them, a panic crashes the process. Child OS processes
-/// arrive with the wire format (see the README's "planned" list).
+/// In every isolation the process's lifecycle is the same: kill fails
+/// in-flight calls at once, a graceful stop drains them, a crash (a panic, or
+/// a child process's death) fails them and marks the process crashed.
 ///
 /// ```
 /// # use titan_core::prelude::*;
@@ -86,6 +86,16 @@ pub enum Isolation {
     /// [`ProcessManager::shutdown`] wait for it to end (up to the shutdown
     /// timeout).
     Worker,
+    /// A child OS process: its own pid, memory and crash domain. By default
+    /// this executable started again (its `#[titan_core::main]` hosts the
+    /// process instead of running `main`), or any executable that hosts
+    /// processes ([`SpawnOptions::executable`]). Calls travel over a unix
+    /// socket pair in the wire format, their arguments serialised. If the
+    /// child dies, every call in flight fails at once with
+    /// [`Error::ProcessCrashed`] and the process is marked crashed. Pick it
+    /// for code that may crash or leak, or to use more than one process's
+    /// resources. See [`child`] for testing it under `cargo test`.
+    Child,
 }
 
 /// Where a process is in its life.
@@ -124,6 +134,8 @@ pub struct ProcessInfo {
     pub in_flight: usize,
     /// When it was spawned.
     pub started_at: SystemTime,
+    /// The OS process id, for [`Isolation::Child`].
+    pub pid: Option<u32>,
 }
 
 /// How to spawn a process: its config and where it runs.
@@ -161,12 +173,19 @@ pub struct ProcessInfo {
 pub struct SpawnOptions<C = ()> {
     config: C,
     isolation: Isolation,
+    child: ChildOptions,
 }
 
 impl SpawnOptions<()> {
     /// Default options: local isolation, default config.
     pub fn new() -> Self {
         SpawnOptions::default()
+    }
+
+    /// Options for a child OS process ([`Isolation::Child`]): by default this
+    /// executable started again, or [`SpawnOptions::executable`].
+    pub fn child() -> Self {
+        SpawnOptions::new().isolation(Isolation::Child)
     }
 }
 
@@ -176,12 +195,28 @@ impl<C> SpawnOptions<C> {
         SpawnOptions {
             config,
             isolation: self.isolation,
+            child: self.child,
         }
     }
 
     /// Where the process runs.
     pub fn isolation(mut self, isolation: Isolation) -> Self {
         self.isolation = isolation;
+        self
+    }
+
+    /// For [`Isolation::Child`]: the executable to start instead of this one.
+    /// It must host processes: its `main` is `#[titan_core::main]`, or calls
+    /// [`child::host_if_child`] or [`child::serve`] first.
+    pub fn executable(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.child.executable = Some(path.into());
+        self
+    }
+
+    /// For [`Isolation::Child`]: everything about starting the child
+    /// (executable, arguments, start timeout, connection limits).
+    pub fn child_options(mut self, options: ChildOptions) -> Self {
+        self.child = options;
         self
     }
 }
@@ -210,8 +245,8 @@ struct Entry {
     type_id: TypeId,
     control: Arc<Control>,
     client: Client,
-    /// The worker thread, for [`Isolation::Worker`].
-    worker: Option<Arc<WorkerThread>>,
+    /// What runs the process, beyond its control.
+    backing: Backing,
 }
 
 struct Inner {
@@ -288,20 +323,26 @@ impl ProcessManager {
         }
         let id = ProcessId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let control = Arc::new(Control::new(format!("{}#{id}", T::NAME)));
-        let (client, worker) = match options.isolation {
+        let (client, backing) = match options.isolation {
             Isolation::Local => {
                 let state = local::init::<T>(options.config).await?;
                 let caller = LocalCaller::<T> {
                     state: Arc::new(state),
                     control: control.clone(),
                 };
-                (Client::new(caller), None)
+                (Client::new(caller), Backing::Task)
             }
             Isolation::Worker => {
                 let drain = self.inner.options.shutdown_timeout;
                 let (caller, thread) =
                     worker::spawn::<T>(id, control.clone(), options.config, drain).await?;
-                (Client::new(caller), Some(Arc::new(thread)))
+                (Client::new(caller), Backing::Worker(Arc::new(thread)))
+            }
+            Isolation::Child => {
+                let config = child::encode_config::<T>(&options.config)?;
+                let (caller, process) =
+                    child::spawn::<T>(id, control.clone(), config, &options.child).await?;
+                (Client::new(caller), Backing::Child(Arc::new(process)))
             }
         };
         let client = client.for_process(id);
@@ -313,7 +354,7 @@ impl ProcessManager {
             type_id: TypeId::of::<T>(),
             control,
             client: client.clone(),
-            worker,
+            backing,
         };
         {
             let mut table = self.table();
@@ -328,6 +369,11 @@ impl ProcessManager {
         }
         tracing::debug!(process = T::NAME, %id, "spawned");
         Ok(T::Proxy::from_client(client))
+    }
+
+    /// The lifecycle of process `id`, for hosts that watch it.
+    pub(crate) fn control(&self, id: ProcessId) -> Option<Arc<Control>> {
+        self.table().get(&id).map(|entry| entry.control.clone())
     }
 
     /// Every managed process, by id.
@@ -364,6 +410,7 @@ impl ProcessManager {
         match entry {
             Some(entry) => {
                 entry.control.kill();
+                entry.backing.kill();
                 tracing::debug!(%id, process = entry.name, "killed");
                 true
             }
@@ -375,16 +422,11 @@ impl ProcessManager {
     /// finish (up to the shutdown timeout), waits for its worker thread to end
     /// if it has one, then removes it. Returns whether `id` existed.
     pub async fn stop(&self, id: ProcessId) -> bool {
-        let (control, worker) = match self.table().get(&id) {
-            Some(entry) => (entry.control.clone(), entry.worker.clone()),
+        let (control, backing) = match self.table().get(&id) {
+            Some(entry) => (entry.control.clone(), entry.backing.clone()),
             None => return false,
         };
-        stop_process(
-            &control,
-            worker.as_deref(),
-            self.inner.options.shutdown_timeout,
-        )
-        .await;
+        stop_process(&control, &backing, self.inner.options.shutdown_timeout).await;
         self.table().remove(&id);
         true
     }
@@ -397,12 +439,12 @@ impl ProcessManager {
         let processes: Vec<_> = self
             .table()
             .values()
-            .map(|entry| (entry.control.clone(), entry.worker.clone()))
+            .map(|entry| (entry.control.clone(), entry.backing.clone()))
             .collect();
         let timeout = self.inner.options.shutdown_timeout;
         let stops = processes
             .iter()
-            .map(|(control, worker)| stop_process(control, worker.as_deref(), timeout));
+            .map(|(control, backing)| stop_process(control, backing, timeout));
         let cut_off: usize = futures::future::join_all(stops).await.into_iter().sum();
         self.table().clear();
         tracing::debug!(processes = processes.len(), cut_off, "shut down");
@@ -412,16 +454,50 @@ impl ProcessManager {
 
 /// Stops one process gracefully, then waits for its worker thread, if any, to
 /// end. Returns how many calls had to be cut off.
-async fn stop_process(
-    control: &Control,
-    worker: Option<&WorkerThread>,
-    timeout: Duration,
-) -> usize {
+async fn stop_process(control: &Control, backing: &Backing, timeout: Duration) -> usize {
     let cut_off = control.stop(timeout).await;
-    if let Some(worker) = worker {
-        worker.join(timeout).await;
-    }
+    backing.finish(timeout).await;
     cut_off
+}
+
+/// What runs a process, beside the [`Control`] every isolation shares.
+#[derive(Clone)]
+enum Backing {
+    /// Nothing of its own: calls run on the callers' tasks.
+    Task,
+    /// Its own OS thread.
+    Worker(Arc<WorkerThread>),
+    /// Its own OS process.
+    Child(Arc<ChildProcess>),
+}
+
+impl Backing {
+    /// Ends what runs the process at once (the control is already down).
+    fn kill(&self) {
+        if let Backing::Child(child) = self {
+            child.kill();
+        }
+    }
+
+    /// After a graceful drain: lets what runs the process end, up to `timeout`.
+    async fn finish(&self, timeout: Duration) {
+        match self {
+            Backing::Task => {}
+            Backing::Worker(thread) => {
+                thread.join(timeout).await;
+            }
+            Backing::Child(child) => {
+                child.finish(timeout).await;
+            }
+        }
+    }
+
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Backing::Child(child) => Some(child.pid()),
+            Backing::Task | Backing::Worker(_) => None,
+        }
+    }
 }
 
 fn info(id: ProcessId, entry: &Entry) -> ProcessInfo {
@@ -433,5 +509,6 @@ fn info(id: ProcessId, entry: &Entry) -> ProcessInfo {
         status: entry.control.status(),
         in_flight: entry.control.in_flight(),
         started_at: entry.started_at,
+        pid: entry.backing.pid(),
     }
 }
