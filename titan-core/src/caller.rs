@@ -12,6 +12,7 @@
 
 use std::any::{Any, type_name};
 use std::fmt;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -136,8 +137,12 @@ impl fmt::Debug for Payload {
     }
 }
 
+/// The items of a stream that crosses a call, in either direction: each a
+/// moved value or postcard bytes, like a [`Payload`]. An `Err` item ends the
+/// stream with that error.
+pub type ItemStream = Pin<Box<dyn futures::Stream<Item = Result<Payload, Error>> + Send + 'static>>;
+
 /// A call on its way to a process.
-#[derive(Debug)]
 pub struct Request {
     /// The service being called.
     pub service: &'static ServiceDefinition,
@@ -146,15 +151,67 @@ pub struct Request {
     /// The arguments, as a tuple.
     pub payload: Payload,
     /// When the caller stops waiting; past it the call fails with [`Error::Timeout`]
-    /// and the process drops the work.
+    /// and the process drops the work. For a method that returns a stream, the
+    /// deadline covers the call up to the stream's start.
     pub deadline: Option<tokio::time::Instant>,
+    /// The items of the method's stream argument, for methods that take one.
+    pub stream: Option<ItemStream>,
+}
+
+impl Request {
+    /// A request with no deadline and no stream.
+    pub fn new(
+        service: &'static ServiceDefinition,
+        method: &'static MethodDefinition,
+        payload: Payload,
+    ) -> Request {
+        Request {
+            service,
+            method,
+            payload,
+            deadline: None,
+            stream: None,
+        }
+    }
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("service", &format_args!("{}", self.service))
+            .field("method", &self.method.name)
+            .field("payload", &self.payload)
+            .field("deadline", &self.deadline)
+            .field("stream", &self.stream.is_some())
+            .finish()
+    }
 }
 
 /// A process's reply: the method's return value (including an application `Err`).
-#[derive(Debug)]
 pub struct Response {
-    /// The return value.
+    /// The return value; `()` for a method that returns a stream.
     pub payload: Payload,
+    /// The items, for a method that returns a stream.
+    pub stream: Option<ItemStream>,
+}
+
+impl Response {
+    /// A reply with a value and no stream.
+    pub fn new(payload: Payload) -> Response {
+        Response {
+            payload,
+            stream: None,
+        }
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("payload", &self.payload)
+            .field("stream", &self.stream.is_some())
+            .finish()
+    }
 }
 
 /// Something that can carry a [`Request`] to a process and bring back its reply.

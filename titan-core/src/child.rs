@@ -61,7 +61,7 @@ use crate::caller::{Caller, Request, Response};
 use crate::error::Error;
 use crate::framed::{FramedCaller, Peer};
 use crate::host::{self, ServiceSet};
-use crate::local::{Control, admit, until_down};
+use crate::local::{Control, admit, hold, until_down};
 use crate::manager::{ProcessId, ProcessManager};
 use crate::process::Process;
 use crate::wire::WireConfig;
@@ -116,7 +116,7 @@ impl<T: Process> Caller for ChildCaller<T> {
         let framed = self.framed.clone();
         let mut exited = self.exited.clone();
         Box::pin(async move {
-            let control = &admitted.0;
+            let control = &admitted.0.clone();
             let outcome = until_down(control, call).await;
             if outcome.is_err() && !framed.is_open() && !control.is_down() {
                 // The connection ended under the call: the child is dying. Its
@@ -128,7 +128,7 @@ impl<T: Process> Caller for ChildCaller<T> {
                     return Err(control.refusal());
                 }
             }
-            outcome
+            Ok(hold(outcome?, admitted))
         })
     }
 }

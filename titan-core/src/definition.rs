@@ -79,6 +79,10 @@ pub struct MethodDefinition {
     pub error: Option<&'static str>,
     /// `&self` or `&mut self`.
     pub receiver: Receiver,
+    /// Takes a stream argument (`Stream<T>`), whose items the caller sends.
+    pub client_streaming: bool,
+    /// Returns a stream, whose items the process sends; `result` is the item type.
+    pub server_streaming: bool,
     /// The method's doc comment.
     pub docs: &'static str,
 }

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::caller::{Caller, Payload, Request, Response};
 use crate::error::Error;
 use crate::host::{frame_name, read_error, write_frames};
+use crate::streaming::Streams;
 use crate::wire::{
     self, CallId, Frame, Hello, Offered, PROTOCOL_VERSION, RequestFrame, WireConfig,
 };
@@ -73,6 +74,7 @@ struct Connection {
     peer: Peer,
     /// Stops the reader, writer and heartbeat tasks.
     stop: CancellationToken,
+    streams: Arc<Streams>,
 }
 
 impl Connection {
@@ -93,6 +95,7 @@ impl Connection {
             std::mem::take(&mut state.pending)
         };
         tracing::debug!(peer = ?self.peer, %error, calls = pending.len(), "connection closed");
+        self.streams.fail_all(&error);
         for (_, slot) in pending {
             let _ = slot.send(Err(error.clone()));
         }
@@ -183,9 +186,15 @@ impl FramedCaller {
             let stop = stop.clone();
             let sink = FramedWrite::new(write_half, wire::length_codec(config.max_frame_size));
             async move {
+                // On stop, what is queued (a cancel, say) still goes out, but a
+                // peer that does not read gets a second, not forever.
+                let give_up = async {
+                    stop.cancelled().await;
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                };
                 tokio::select! {
-                    _ = write_frames(sink, outgoing) => {}
-                    () = stop.cancelled() => {}
+                    _ = write_frames(sink, outgoing, stop.clone()) => {}
+                    () = give_up => {}
                 }
             }
         });
@@ -237,7 +246,9 @@ impl FramedCaller {
             }
         };
 
+        let streams = Streams::new(config.stream_window, config.max_frame_size, out.clone());
         let connection = Arc::new(Connection {
+            streams,
             out,
             state: Mutex::new(State {
                 pending: HashMap::new(),
@@ -333,6 +344,13 @@ async fn read_replies<R>(
             }
             Ok(Frame::Pong(_)) => {}
             Ok(Frame::Goaway(reason)) => break Error::from(reason),
+            Ok(Frame::StreamItem { call, payload }) => {
+                if let Err(error) = connection.streams.deliver(call, payload) {
+                    break error;
+                }
+            }
+            Ok(Frame::StreamEnd { call, result }) => connection.streams.finish(call, result),
+            Ok(Frame::StreamCredit { call, n }) => connection.streams.grant(call, n),
             Ok(other) => {
                 break Error::Decode {
                     what: "a frame".into(),
@@ -375,6 +393,7 @@ impl Drop for Outstanding<'_> {
         if self.answered {
             return;
         }
+        self.connection.streams.forget(self.call);
         let was_pending = self.connection.lock().pending.remove(&self.call).is_some();
         if was_pending
             && let Ok(cancel) = wire::encode(
@@ -424,19 +443,47 @@ impl Caller for FramedCaller {
                 call,
                 answered: false,
             };
+            // Both registered before the request leaves, so that no item or
+            // credit of this call can arrive before its place does.
+            let inbox = request
+                .method
+                .server_streaming
+                .then(|| connection.streams.open_inbox(call, true));
+            let outgoing = request
+                .stream
+                .map(|items| (items, connection.streams.open_credits(call)));
             if connection.out.send(frame).await.is_err() {
                 return Err(connection.closed_error());
             }
-            let reply = match request.deadline {
-                None => reply.await,
-                Some(deadline) => tokio::time::timeout_at(deadline, reply)
-                    .await
-                    .map_err(|_| Error::Timeout)?,
+            let waiting = async {
+                match request.deadline {
+                    None => Ok(reply.await),
+                    Some(deadline) => tokio::time::timeout_at(deadline, reply)
+                        .await
+                        .map_err(|_| Error::Timeout),
+                }
+            };
+            // A stream argument is sent while the reply is awaited; the reply
+            // may come before the stream's end (the method stopped reading).
+            let reply = match outgoing {
+                None => waiting.await?,
+                Some((items, credits)) => {
+                    let sending = async {
+                        connection.streams.pump(call, items, credits).await;
+                        std::future::pending::<std::convert::Infallible>().await
+                    };
+                    tokio::select! {
+                        reply = waiting => reply?,
+                        never = sending => match never {},
+                    }
+                }
             };
             outstanding.answered = true;
+            connection.streams.stop_sending(call);
             match reply {
                 Ok(Ok(bytes)) => Ok(Response {
                     payload: Payload::Encoded(bytes),
+                    stream: inbox,
                 }),
                 Ok(Err(error)) => Err(error),
                 Err(_) => Err(connection.closed_error()),

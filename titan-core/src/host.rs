@@ -22,11 +22,13 @@ use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+use tokio_util::sync::CancellationToken;
 
 use crate::caller::{Client, Payload, Request};
 use crate::definition::{MethodId, ServiceDefinition};
 use crate::error::Error;
 use crate::process::{Process, Proxy};
+use crate::streaming::Streams;
 use crate::wire::{
     self, CallId, Frame, Hello, Offered, PROTOCOL_VERSION, RequestFrame, ResponseFrame, WireConfig,
     WireError,
@@ -127,6 +129,7 @@ impl ServiceSet {
             method,
             payload: Payload::Encoded(request.payload.clone()),
             deadline,
+            stream: None,
         };
         Ok((served.client.clone(), call))
     }
@@ -151,20 +154,27 @@ where
     let (read_half, write_half) = tokio::io::split(io);
     let mut frames = FramedRead::new(read_half, wire::length_codec(config.max_frame_size));
     let (out, outgoing) = mpsc::channel::<Bytes>(256);
+    let finish = CancellationToken::new();
     let writer = tokio::spawn(write_frames(
         FramedWrite::new(write_half, wire::length_codec(config.max_frame_size)),
         outgoing,
+        finish.clone(),
     ));
 
     // Whatever ends this function (a return, or the task being dropped), the
     // connection's calls and writer end with it.
-    let in_flight: InFlight = Arc::default();
+    let connection = Connection {
+        out: out.clone(),
+        in_flight: Arc::default(),
+        streams: Streams::new(config.stream_window, config.max_frame_size, out.clone()),
+    };
     let _guard = ConnectionGuard {
-        in_flight: in_flight.clone(),
+        in_flight: connection.in_flight.clone(),
+        streams: connection.streams.clone(),
         writer: writer.abort_handle(),
     };
     let outcome = match handshake(&mut frames, &services, &out, &config).await {
-        Ok(true) => serve_calls(&mut frames, &services, &out, &in_flight, &config).await,
+        Ok(true) => serve_calls(&mut frames, &services, &connection, &config).await,
         Ok(false) => Ok(()),
         Err(error) => Err(error),
     };
@@ -179,6 +189,7 @@ where
     }
     drop(out);
     // Let the goodbye (and replies already queued) reach the peer, but never hang on it.
+    finish.cancel();
     let _ = tokio::time::timeout(config.handshake_timeout, writer).await;
     outcome
 }
@@ -252,13 +263,13 @@ where
 async fn serve_calls<R>(
     frames: &mut FramedRead<R, LengthDelimitedCodec>,
     services: &Arc<ServiceSet>,
-    out: &mpsc::Sender<Bytes>,
-    in_flight: &InFlight,
+    connection: &Connection,
     config: &WireConfig,
 ) -> Result<(), Error>
 where
     R: AsyncRead + Unpin,
 {
+    let (out, in_flight) = (&connection.out, &connection.in_flight);
     let outcome = loop {
         let next = match tokio::time::timeout(config.heartbeat_timeout, frames.next()).await {
             Ok(next) => next,
@@ -276,13 +287,21 @@ where
             Err(error) => break Err(error),
         };
         match frame {
-            Frame::Request(request) => start_call(request, services, out, in_flight, config).await,
+            Frame::Request(request) => start_call(request, services, connection, config).await,
             Frame::Cancel(call) => {
                 let handle = lock(in_flight).remove(&call);
                 if let Some(handle) = handle {
                     handle.abort();
                 }
+                connection.streams.forget(call);
             }
+            Frame::StreamItem { call, payload } => {
+                if let Err(error) = connection.streams.deliver(call, payload) {
+                    break Err(error);
+                }
+            }
+            Frame::StreamEnd { call, result } => connection.streams.finish(call, result),
+            Frame::StreamCredit { call, n } => connection.streams.grant(call, n),
             Frame::Ping(n) => send(out, &Frame::Pong(n), config).await,
             Frame::Pong(_) => {}
             Frame::Goaway(_) => break Ok(()),
@@ -309,24 +328,35 @@ fn abort_all(in_flight: &InFlight) {
 /// however it ends.
 struct ConnectionGuard {
     in_flight: InFlight,
+    streams: Arc<Streams>,
     writer: tokio::task::AbortHandle,
 }
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         abort_all(&self.in_flight);
+        self.streams.fail_all(&Error::Unavailable {
+            reason: "the caller's connection closed".into(),
+        });
         self.writer.abort();
     }
+}
+
+/// What the calls of one connection share.
+struct Connection {
+    out: mpsc::Sender<Bytes>,
+    in_flight: InFlight,
+    streams: Arc<Streams>,
 }
 
 /// Starts one call as its own task, or answers at once why it cannot run.
 async fn start_call(
     request: RequestFrame,
     services: &Arc<ServiceSet>,
-    out: &mpsc::Sender<Bytes>,
-    in_flight: &InFlight,
+    connection: &Connection,
     config: &WireConfig,
 ) {
+    let (out, in_flight, streams) = (&connection.out, &connection.in_flight, &connection.streams);
     let call = request.call;
     let routed = services.route(&request).and_then(|routed| {
         let calls = lock(in_flight);
@@ -345,7 +375,7 @@ async fn start_call(
         }
         Ok(routed)
     });
-    let (client, request) = match routed {
+    let (client, mut request) = match routed {
         Ok(routed) => routed,
         Err(error) => {
             let reply = Frame::Response(ResponseFrame {
@@ -357,16 +387,28 @@ async fn start_call(
         }
     };
 
+    // Registered before the next frame is read, so no item or credit of
+    // this call can arrive before its place does.
+    if request.method.client_streaming {
+        request.stream = Some(streams.open_inbox(call, false));
+    }
+    let credits = request
+        .method
+        .server_streaming
+        .then(|| streams.open_credits(call));
+
     let (abort, registration) = AbortHandle::new_pair();
     lock(in_flight).insert(call, abort);
     let out = out.clone();
     let in_flight = in_flight.clone();
+    let streams = streams.clone();
     let max = config.max_frame_size;
     let work = async move {
-        let result = match client.call(request).await {
-            Ok(response) => response.payload.into_bytes(),
-            Err(error) => Err(error),
+        let (result, items) = match client.call(request).await {
+            Ok(response) => (response.payload.into_bytes(), response.stream),
+            Err(error) => (Err(error), None),
         };
+        let failed = result.is_err();
         let reply = match response_frame(call, result, max) {
             Ok(bytes) => bytes,
             // The reply does not fit in a frame: say so instead.
@@ -375,8 +417,14 @@ async fn start_call(
                 Err(_) => return,
             },
         };
+        let sent = out.send(reply).await.is_ok();
+        // A returned stream follows its reply, item by item, as credits allow;
+        // the call stays in flight (and cancellable) until the stream ends.
+        if let (Some(items), Some(credits), true, false) = (items, credits, sent, failed) {
+            streams.pump(call, items, credits).await;
+        }
         lock(&in_flight).remove(&call);
-        let _ = out.send(reply).await;
+        streams.forget(call);
     };
     tokio::spawn(Abortable::new(work, registration));
 }
@@ -401,15 +449,22 @@ async fn send(out: &mpsc::Sender<Bytes>, frame: &Frame, config: &WireConfig) {
 }
 
 /// Writes queued frames, flushing only when the queue runs dry, so that
-/// replies of concurrent calls share system calls.
+/// replies of concurrent calls share system calls. When `finish` fires, writes
+/// what is queued already, then closes.
 pub(crate) async fn write_frames<W>(
     mut sink: FramedWrite<W, LengthDelimitedCodec>,
     mut queue: mpsc::Receiver<Bytes>,
+    finish: CancellationToken,
 ) -> std::io::Result<()>
 where
     W: AsyncWrite + Unpin,
 {
-    while let Some(first) = queue.recv().await {
+    loop {
+        let first = tokio::select! {
+            first = queue.recv() => first,
+            () = finish.cancelled() => queue.try_recv().ok(),
+        };
+        let Some(first) = first else { break };
         sink.feed(first).await?;
         while let Ok(next) = queue.try_recv() {
             sink.feed(next).await?;
@@ -446,6 +501,9 @@ pub(crate) fn frame_name(frame: &Frame) -> &'static str {
         Frame::Ping(_) => "a ping",
         Frame::Pong(_) => "a pong",
         Frame::Goaway(_) => "a goaway",
+        Frame::StreamItem { .. } => "a stream item",
+        Frame::StreamEnd { .. } => "a stream end",
+        Frame::StreamCredit { .. } => "a stream credit",
     }
 }
 

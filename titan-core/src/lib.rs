@@ -64,6 +64,8 @@ mod local;
 pub mod manager;
 pub mod process;
 pub mod registry;
+pub mod stream;
+mod streaming;
 pub mod wire;
 mod worker;
 
@@ -71,7 +73,7 @@ mod worker;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use caller::{Caller, Client, Moved, Payload, Request, Response};
+pub use caller::{Caller, Client, ItemStream, Moved, Payload, Request, Response};
 pub use definition::{ArgDefinition, MethodDefinition, MethodId, Receiver, ServiceDefinition};
 pub use error::{CallError, Error, ErrorCode};
 pub use manager::{
@@ -79,6 +81,7 @@ pub use manager::{
 };
 pub use process::{Process, Proxy};
 pub use registry::{Registration, lookup, registry};
+pub use stream::Stream;
 
 /// Marks an inherent `impl` block as a process. See the crate docs.
 ///
@@ -117,5 +120,8 @@ pub mod prelude {
     pub use crate::error::{CallError, Error};
     pub use crate::manager::{Isolation, ProcessManager, SpawnOptions};
     pub use crate::process::{Process, Proxy};
+    pub use crate::stream::Stream;
+    // The methods of streams (`next`, `map`, `collect`, …) without the name.
+    pub use futures::StreamExt as _;
     pub use titan_macros::{init, process, public};
 }

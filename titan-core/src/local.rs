@@ -202,8 +202,9 @@ impl<T: Process> Caller for LocalCaller<T> {
         };
         let state = self.state.clone();
         Box::pin(async move {
-            let control = &admitted.0;
-            until_down(control, serve::<T>(control, state, request)).await
+            let control = admitted.0.clone();
+            let response = until_down(&control, serve::<T>(&control, state, request)).await?;
+            Ok(hold(response, admitted))
         })
     }
 }
@@ -229,15 +230,51 @@ pub(crate) async fn serve<T: Process>(
     request: Request,
 ) -> Result<Response, Error> {
     let method = request.method.name;
-    let work = AssertUnwindSafe(T::dispatch(state, request.method.id, request.payload));
+    let work = AssertUnwindSafe(T::dispatch(
+        state,
+        request.method.id,
+        request.payload,
+        request.stream,
+    ));
     match with_deadline(request.deadline, work.catch_unwind()).await? {
-        Ok(reply) => reply.map(|payload| Response { payload }),
+        Ok(reply) => reply,
         Err(panic) => {
             let message = panic_message(&*panic);
             control.crash(format!("method `{method}` panicked: {message}"));
             Err(control.refusal())
         }
     }
+}
+
+/// Keeps a call in flight for as long as the stream of its reply, if it has
+/// one: a graceful stop waits for the stream to end, and when the process goes
+/// down the stream ends with the reason. A panic while producing an item
+/// crashes the process.
+pub(crate) fn hold(mut response: Response, admitted: InFlight) -> Response {
+    let Some(stream) = response.stream.take() else {
+        return response;
+    };
+    let held = futures::stream::unfold(Some((stream, admitted)), |state| async move {
+        let (mut stream, admitted) = state?;
+        let control = admitted.0.clone();
+        let next = AssertUnwindSafe(futures::StreamExt::next(&mut stream)).catch_unwind();
+        tokio::select! {
+            biased;
+            () = control.down() => Some((Err(control.refusal()), None)),
+            item = next => match item {
+                Ok(Some(Ok(item))) => Some((Ok(item), Some((stream, admitted)))),
+                Ok(Some(Err(error))) => Some((Err(error), None)),
+                Ok(None) => None,
+                Err(panic) => {
+                    let message = panic_message(&*panic);
+                    control.crash(format!("a stream it returned panicked: {message}"));
+                    Some((Err(control.refusal()), None))
+                }
+            },
+        }
+    });
+    response.stream = Some(Box::pin(held));
+    response
 }
 
 /// `call`, unless the process goes down first: then the call fails at once.

@@ -15,7 +15,7 @@ pub use ::postcard;
 pub use ::serde;
 pub use ::tokio;
 
-pub use crate::caller::{Client, Payload, Request};
+pub use crate::caller::{Client, ItemStream, Payload, Request, Response};
 pub use crate::definition::{
     ArgDefinition, MethodDefinition, MethodId, Receiver, ServiceDefinition,
 };
@@ -23,13 +23,14 @@ pub use crate::entry::{Flavor, run};
 pub use crate::error::{CallError, Error};
 pub use crate::process::{Process, Proxy};
 pub use crate::registry::Registration;
+pub use crate::stream::Stream;
 
 /// The lock a process sits behind when some method takes `&mut self`.
 pub type RwLock<T> = tokio::sync::RwLock<T>;
 /// Shared ownership of a running instance.
 pub type Arc<T> = std::sync::Arc<T>;
 /// What `Process::dispatch` resolves to.
-pub type DispatchResult = Result<Payload, Error>;
+pub type DispatchResult = Result<Response, Error>;
 /// What `Process::init` resolves to.
 pub type InitResult<S> = Result<S, Error>;
 
@@ -38,31 +39,34 @@ pub type InitResult<S> = Result<S, Error>;
 // on those slots. A type that lacks a bound is therefore reported at the
 // user's own type, once, with the message of the `Wire*` trait it misses.
 
-/// Calls `method` with the packed `args` through `client`. Not generic, so
-/// awaiting it never raises a bound error at the macro's span.
+/// Calls `method` with the packed `args` (and the items of its stream
+/// argument, if it has one) through `client`. Not generic, so awaiting it
+/// never raises a bound error at the macro's span.
 pub async fn invoke(
     client: &Client,
     service: &'static ServiceDefinition,
     method: &'static MethodDefinition,
     args: Payload,
-) -> Result<Payload, Error> {
+    stream: Option<ItemStream>,
+) -> Result<Response, Error> {
     let request = Request {
         service,
         method,
         payload: args,
         deadline: None,
+        stream,
     };
-    Ok(client.call(request).await?.payload)
+    client.call(request).await
 }
 
 /// Takes the reply of [`invoke`] as an `R`.
-pub fn take<R: WireDeserialize + WireSend>(reply: Result<Payload, Error>) -> Result<R, Error> {
-    reply?.into_value::<R>()
+pub fn take<R: WireDeserialize + WireSend>(reply: Result<Response, Error>) -> Result<R, Error> {
+    reply?.payload.into_value::<R>()
 }
 
 /// Takes the reply of [`invoke`] for a method returning `Result<T, E>`, keeping
 /// the application error apart from runtime errors.
-pub fn take_fallible<T, E>(reply: Result<Payload, Error>) -> Result<T, CallError<E>>
+pub fn take_fallible<T, E>(reply: Result<Response, Error>) -> Result<T, CallError<E>>
 where
     T: WireDeserialize + WireSend,
     E: WireDeserialize + WireSend,
@@ -74,9 +78,60 @@ where
     }
 }
 
+/// Takes the reply of [`invoke`] for a method returning a stream of `T`: the
+/// caller gets each item, or the error that ended the stream.
+pub fn take_stream<T: WireDeserialize + WireSend>(
+    reply: Result<Response, Error>,
+) -> Result<Stream<Result<T, Error>>, Error> {
+    let items = reply?.stream.ok_or_else(|| {
+        Error::Internal("a method that returns a stream replied without one".into())
+    })?;
+    Ok(Stream::new(futures::StreamExt::map(items, |item| {
+        item.and_then(Payload::into_value::<T>)
+    })))
+}
+
+/// The items of a stream argument, on their way to the process.
+pub fn outgoing<T: WireSerialize + WireSend>(items: Stream<T>) -> Option<ItemStream> {
+    Some(Box::pin(futures::StreamExt::map(items, |item| {
+        Ok(Payload::value(item))
+    })))
+}
+
+/// The stream argument of a method, from the items of a request. A broken
+/// stream (the caller's connection failed, an item did not decode) ends early;
+/// the reason is logged, and a lost connection fails the call anyway.
+pub fn incoming<T: WireDeserialize + WireSend>(
+    stream: Option<ItemStream>,
+) -> Result<Stream<T>, Error> {
+    let items = stream.ok_or_else(|| Error::Decode {
+        what: "the stream argument".into(),
+        reason: "the request brought no stream".into(),
+    })?;
+    Ok(Stream::new(futures::stream::unfold(
+        Some(items),
+        |items| async move {
+            let mut items = items?;
+            match futures::StreamExt::next(&mut items).await? {
+                Ok(item) => match item.into_value::<T>() {
+                    Ok(value) => Some((value, Some(items))),
+                    Err(error) => {
+                        tracing::warn!(%error, "a stream argument's item did not decode; the stream ends");
+                        None
+                    }
+                },
+                Err(error) => {
+                    tracing::warn!(%error, "a stream argument broke off; the stream ends");
+                    None
+                }
+            }
+        },
+    )))
+}
+
 /// Wraps a method's return value as a reply, encoded iff the request was.
 pub fn reply<R: WireSerialize + WireSend>(encoded: bool, value: R) -> DispatchResult {
-    Payload::reply_like(encoded, value)
+    Payload::reply_like(encoded, value).map(Response::new)
 }
 
 /// [`reply`] for a method returning `Result<T, E>`.
@@ -85,7 +140,20 @@ where
     T: WireSerialize + WireSend,
     E: WireSerialize + WireSend,
 {
-    Payload::reply_like(encoded, value)
+    Payload::reply_like(encoded, value).map(Response::new)
+}
+
+/// [`reply`] for a method returning a stream of `T`.
+pub fn reply_stream<T, S>(encoded: bool, items: S) -> DispatchResult
+where
+    T: WireSerialize + WireSend,
+    S: futures::Stream<Item = T> + Send + 'static,
+{
+    let items = futures::StreamExt::map(items, move |item| Payload::reply_like(encoded, item));
+    Ok(Response {
+        payload: Payload::reply_like(encoded, ())?,
+        stream: Some(Box::pin(items)),
+    })
 }
 
 /// Packs and unpacks the arguments of a method with N arguments, one type

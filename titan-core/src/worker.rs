@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::caller::{Caller, Request, Response};
 use crate::error::Error;
-use crate::local::{self, Control, admit, serve, until_down, with_deadline};
+use crate::local::{self, Control, admit, hold, serve, until_down, with_deadline};
 use crate::manager::ProcessId;
 use crate::process::Process;
 
@@ -55,16 +55,18 @@ impl<T: Process> Caller for WorkerCaller<T> {
             return Box::pin(std::future::ready(Err(worker_gone(&self.control))));
         }
         Box::pin(async move {
-            let control = &admitted.0;
+            let control = &admitted.0.clone();
             let reply = async {
                 match with_deadline(deadline, replied).await? {
                     Ok(outcome) => outcome,
                     Err(_dropped) => Err(worker_gone(control)),
                 }
             };
-            // `admitted` lives until here: the call is in flight until the
-            // caller has its answer, so a drain never races the reply.
-            until_down(control, reply).await
+            // `admitted` lives until here (or, for a stream, until it ends):
+            // the call is in flight until the caller has its answer, so a
+            // drain never races the reply.
+            let response = until_down(control, reply).await?;
+            Ok(hold(response, admitted))
         })
     }
 }

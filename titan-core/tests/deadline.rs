@@ -49,6 +49,7 @@ fn request(secs: u64, deadline: Option<Instant>) -> Request {
         method: sleep_method(),
         payload: Payload::value((secs,)),
         deadline,
+        stream: None,
     }
 }
 

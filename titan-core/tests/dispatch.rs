@@ -49,6 +49,8 @@ static MISSING: MethodDefinition = MethodDefinition {
     result: "i64",
     error: None,
     receiver: Receiver::Shared,
+    client_streaming: false,
+    server_streaming: false,
     docs: "",
 };
 
@@ -58,6 +60,7 @@ fn request(method: &'static MethodDefinition, payload: Payload) -> Request {
         method,
         payload,
         deadline: None,
+        stream: None,
     }
 }
 
@@ -221,6 +224,7 @@ mod service_identity {
             method: &Served::DEFINITION.methods[0],
             payload: Payload::value(()),
             deadline: None,
+            stream: None,
         }
     }
 

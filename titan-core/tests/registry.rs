@@ -94,6 +94,7 @@ fn encoded_request(method: &str, args: &impl serde::Serialize) -> Request {
         method: service.method(method).expect("the method exists"),
         payload: Payload::encode(args).expect("encodes"),
         deadline: None,
+        stream: None,
     }
 }
 
@@ -245,6 +246,7 @@ async fn undecodable_encoded_arguments_fail_the_call_and_the_process_keeps_servi
         method: service.method("greet").expect("greet"),
         payload: Payload::Encoded(bytes::Bytes::from_static(&[0xff; 8])),
         deadline: None,
+        stream: None,
     };
     let err = client.call(garbage).await.expect_err("garbage arguments");
     assert!(matches!(err, Error::Decode { .. }), "{err:?}");
@@ -301,6 +303,7 @@ async fn a_registration_with_a_unit_config_starts_from_its_encoding() {
             method: service.method("dig").expect("dig"),
             payload: Payload::encode(&()).expect("encodes"),
             deadline: None,
+            stream: None,
         })
         .await
         .expect("call succeeds");

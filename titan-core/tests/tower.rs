@@ -209,6 +209,7 @@ async fn a_client_is_a_tower_service() {
             method: definition.method("add").expect("add"),
             payload: titan_core::Payload::value((20_i64, 22_i64)),
             deadline: None,
+            stream: None,
         })
         .await
         .expect("call succeeds");

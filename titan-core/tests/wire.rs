@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -32,6 +33,8 @@ enum BankError {
 struct Bank {
     balance: u64,
     gates: std::sync::Mutex<HashMap<String, Arc<Notify>>>,
+    /// Items produced by `ticks`, to watch backpressure and cancellation.
+    produced: Arc<AtomicU64>,
 }
 
 impl Bank {
@@ -92,6 +95,48 @@ impl Bank {
     #[public]
     fn bytes(&self, len: usize) -> Vec<u8> {
         vec![7; len]
+    }
+
+    /// 1, 2, …, `n`.
+    #[public]
+    fn count(&self, n: u64) -> Stream<u64> {
+        Stream::iter(1..=n)
+    }
+
+    /// `n` squares, as an `impl Stream` that borrows nothing of the process.
+    #[public]
+    fn squares(&self, n: u64) -> impl futures::Stream<Item = u64> + Send + use<> {
+        futures::stream::iter((1..=n).map(|i| i * i))
+    }
+
+    /// Counts forever, as fast as it is allowed to.
+    #[public]
+    fn ticks(&self) -> Stream<u64> {
+        let produced = self.produced.clone();
+        Stream::iter((1..).inspect(move |_| {
+            produced.fetch_add(1, Ordering::SeqCst);
+        }))
+    }
+
+    /// Adds up what it is sent.
+    #[public]
+    async fn sum(&self, mut values: Stream<u64>) -> u64 {
+        let mut total = 0;
+        while let Some(value) = values.next().await {
+            total += value;
+        }
+        total
+    }
+
+    /// Doubles every item it is sent, as a stream.
+    #[public]
+    fn double(&self, values: Stream<u64>) -> Stream<u64> {
+        Stream::new(values.map(|v| v * 2))
+    }
+
+    #[public]
+    fn produced(&self) -> u64 {
+        self.produced.load(Ordering::SeqCst)
     }
 }
 
@@ -653,4 +698,124 @@ async fn a_caller_refuses_a_service_the_host_does_not_offer_without_sending() {
         other => panic!("expected ServiceNotFound, got {other:?}"),
     }
     assert!(s.caller.is_open());
+}
+
+// --- Streams across the wire --------------------------------------------------
+
+#[tokio::test]
+async fn a_returned_stream_arrives_item_by_item() {
+    let s = setup(WireConfig::default()).await;
+    let items: Vec<u64> = s
+        .bank
+        .count(100)
+        .await
+        .expect("starts")
+        .map(|item| item.expect("an item"))
+        .collect()
+        .await;
+    assert_eq!(items, (1..=100).collect::<Vec<_>>());
+    let squares: Vec<u64> = s
+        .bank
+        .squares(4)
+        .await
+        .expect("starts")
+        .map(|item| item.expect("an item"))
+        .collect()
+        .await;
+    assert_eq!(
+        squares,
+        [1, 4, 9, 16],
+        "an `impl Stream` return streams too"
+    );
+    assert_eq!(s.bank.deposit(1).await, Ok(1), "the connection goes on");
+}
+
+#[tokio::test]
+async fn a_stream_argument_is_sent_item_by_item() {
+    let s = setup(WireConfig {
+        stream_window: 4,
+        ..WireConfig::default()
+    })
+    .await;
+    let total = s.bank.sum(Stream::iter(1..=1000)).await.expect("sums");
+    assert_eq!(total, 500_500);
+    let doubled: Vec<u64> = s
+        .bank
+        .double(Stream::iter(vec![1, 2, 3]))
+        .await
+        .expect("starts")
+        .map(|item| item.expect("an item"))
+        .collect()
+        .await;
+    assert_eq!(doubled, [2, 4, 6], "both ways at once");
+}
+
+#[tokio::test]
+async fn a_slow_consumer_holds_the_producer_within_the_window() {
+    let window = 8;
+    let s = setup(WireConfig {
+        stream_window: window,
+        ..WireConfig::default()
+    })
+    .await;
+    let mut ticks = s.bank.ticks().await.expect("starts");
+    for expected in 1..=5 {
+        assert_eq!(ticks.next().await.expect("an item").expect("ok"), expected);
+    }
+    // The producer stops once it has used its credits: poll the count until it
+    // stays put, then check that it stays within the window.
+    let stalled = guarded("the producer stalls", async {
+        let mut last = s.local.produced().await.expect("count");
+        loop {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let now = s.local.produced().await.expect("count");
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+    })
+    .await;
+    assert!(
+        stalled <= 5 + 2 * u64::from(window),
+        "{stalled} items produced for 5 consumed"
+    );
+
+    // Dropping the stream stops the producer and ends the call on the host.
+    drop(ticks);
+    let id = s.local.process_id().expect("id");
+    guarded("the call ends", async {
+        while s.pm.get(id).map(|i| i.in_flight) != Some(0) {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    let after = s.local.produced().await.expect("count");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        s.local.produced().await.expect("count"),
+        after,
+        "no item after the drop"
+    );
+}
+
+#[tokio::test]
+async fn losing_the_host_ends_a_stream_with_an_error() {
+    let s = setup(WireConfig::default()).await;
+    let mut ticks = s.bank.ticks().await.expect("starts");
+    assert!(ticks.next().await.is_some());
+    s.host.abort();
+    let outcome = guarded("the stream ends", async {
+        loop {
+            match ticks.next().await {
+                Some(Ok(_)) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await;
+    assert!(
+        matches!(outcome, Some(Err(Error::Unavailable { .. }))),
+        "{outcome:?}"
+    );
 }

@@ -631,6 +631,7 @@ async fn a_call_past_its_deadline_fails_and_the_worker_drops_the_work() {
         method: Probe::DEFINITION.method("sleep").expect("sleep"),
         payload: Payload::value((3_600_u64,)),
         deadline: Some(tokio::time::Instant::now() + Duration::from_millis(20)),
+        stream: None,
     };
     let err = tokio::time::timeout(HANG_GUARD, probe.client().call(request))
         .await

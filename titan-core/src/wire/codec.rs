@@ -37,6 +37,10 @@ pub struct WireConfig {
     pub heartbeat_timeout: Duration,
     /// How long the handshake may take. Default 5 s.
     pub handshake_timeout: Duration,
+    /// How many items of a stream may be in flight before the receiver takes
+    /// them: the producer of a stream runs at most this far ahead of its
+    /// consumer. Default 32.
+    pub stream_window: u32,
 }
 
 impl Default for WireConfig {
@@ -47,6 +51,7 @@ impl Default for WireConfig {
             heartbeat_interval: Duration::from_secs(5),
             heartbeat_timeout: Duration::from_secs(15),
             handshake_timeout: Duration::from_secs(5),
+            stream_window: 32,
         }
     }
 }

@@ -30,6 +30,28 @@ pub enum Frame {
     Pong(u64),
     /// The sender is closing the connection, for this reason.
     Goaway(WireError),
+    /// An item of call `call`'s stream: from the caller, of its stream
+    /// argument; from the host, of the stream the method returned.
+    StreamItem {
+        /// The call.
+        call: CallId,
+        /// The item, postcard-encoded.
+        payload: Bytes,
+    },
+    /// Call `call`'s stream (in the sender's direction) ended, or broke off.
+    StreamEnd {
+        /// The call.
+        call: CallId,
+        /// `Ok` at the end of the items; the reason if the stream broke off.
+        result: Result<(), WireError>,
+    },
+    /// The receiver of call `call`'s stream takes `n` more items.
+    StreamCredit {
+        /// The call.
+        call: CallId,
+        /// How many more items may be sent.
+        n: u32,
+    },
 }
 
 /// A service a host offers: its name and version.

@@ -41,20 +41,49 @@ pub(crate) fn expand(service: &Service) -> TokenStream {
 /// own turbofish slot, so a missing bound is reported at the user's type.
 fn pack_args(method: &Method) -> TokenStream {
     let rt = rt();
-    let pack = quote::format_ident!("pack{}", method.args.len());
-    let types = method.args.iter().map(|arg| &arg.ty);
-    let names = method.args.iter().map(|arg| &arg.ident);
+    let args: Vec<_> = method
+        .args
+        .iter()
+        .filter(|arg| arg.item.is_none())
+        .collect();
+    let pack = quote::format_ident!("pack{}", args.len());
+    let types = args.iter().map(|arg| &arg.ty);
+    let names = args.iter().map(|arg| &arg.ident);
     quote!(#rt::#pack::<#(#types),*>(#(#names),*))
 }
 
-/// `let (a, b,): (A, B,) = unpackN::<A, B>(args)?;`
-fn unpack_args(method: &Method, args: &Ident) -> TokenStream {
+/// The items of the stream argument, or none: `outgoing::<T>(items)`.
+fn pack_stream(method: &Method) -> TokenStream {
     let rt = rt();
-    let unpack = quote::format_ident!("unpack{}", method.args.len());
-    let types: Vec<_> = method.args.iter().map(|arg| &arg.ty).collect();
-    let names = method.args.iter().map(|arg| &arg.ident);
+    match method
+        .args
+        .iter()
+        .find_map(|arg| Some((&arg.ident, arg.item.as_ref()?)))
+    {
+        Some((name, item)) => quote!(#rt::outgoing::<#item>(#name)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+/// `let (a, b,): (A, B,) = unpackN::<A, B>(args)?;`
+fn unpack_args(method: &Method, args: &Ident, stream: &Ident) -> TokenStream {
+    let rt = rt();
+    let plain: Vec<_> = method
+        .args
+        .iter()
+        .filter(|arg| arg.item.is_none())
+        .collect();
+    let unpack = quote::format_ident!("unpack{}", plain.len());
+    let types: Vec<_> = plain.iter().map(|arg| &arg.ty).collect();
+    let names = plain.iter().map(|arg| &arg.ident);
+    let streamed = method.args.iter().find_map(|arg| {
+        let item = arg.item.as_ref()?;
+        let (name, ty) = (&arg.ident, &arg.ty);
+        Some(quote!(let #name: #ty = #rt::incoming::<#item>(#stream)?;))
+    });
     quote! {
         let (#(#names,)*): (#(#types,)*) = #rt::#unpack::<#(#types),*>(#args)?;
+        #streamed
     }
 }
 
@@ -89,21 +118,29 @@ fn expand_proxy(service: &Service) -> TokenStream {
             quote!(#name: #ty)
         });
         let pack = pack_args(method);
+        let stream = pack_stream(method);
         let client = local("client");
         let definition = quote!(<#self_ty as #rt::Process>::DEFINITION);
         let target = quote!(&#definition.methods[#index]);
         let (output, body) = match &method.output {
             Output::Fallible { ok, err } => (
                 quote!(::core::result::Result<#ok, #rt::CallError<#err>>),
-                quote!(#rt::take_fallible::<#ok, #err>(#rt::invoke(#client, #definition, #target, #pack).await)),
+                quote!(#rt::take_fallible::<#ok, #err>(#rt::invoke(#client, #definition, #target, #pack, #stream).await)),
             ),
             Output::Unit => (
                 quote!(::core::result::Result<(), #rt::Error>),
-                quote!(#rt::take::<()>(#rt::invoke(#client, #definition, #target, #pack).await)),
+                quote!(#rt::take::<()>(#rt::invoke(#client, #definition, #target, #pack, #stream).await)),
             ),
             Output::Value(ty) => (
                 quote!(::core::result::Result<#ty, #rt::Error>),
-                quote!(#rt::take::<#ty>(#rt::invoke(#client, #definition, #target, #pack).await)),
+                quote!(#rt::take::<#ty>(#rt::invoke(#client, #definition, #target, #pack, #stream).await)),
+            ),
+            Output::Stream(item) => (
+                quote!(::core::result::Result<
+                    #rt::Stream<::core::result::Result<#item, #rt::Error>>,
+                    #rt::Error,
+                >),
+                quote!(#rt::take_stream::<#item>(#rt::invoke(#client, #definition, #target, #pack, #stream).await)),
             ),
         };
         quote! {
@@ -175,7 +212,10 @@ fn expand_definition(service: &Service) -> TokenStream {
                     quote!(::core::option::Option::Some(#err)),
                 )
             }
+            Output::Stream(item) => (names::type_name(item), quote!(::core::option::Option::None)),
         };
+        let client_streaming = method.args.iter().any(|arg| arg.item.is_some());
+        let server_streaming = matches!(method.output, Output::Stream(_));
         let receiver = if method.exclusive {
             quote!(#rt::Receiver::Exclusive)
         } else {
@@ -188,6 +228,8 @@ fn expand_definition(service: &Service) -> TokenStream {
                 id: #rt::MethodId(#id),
                 args: &[#(#args),*],
                 result: #result,
+                client_streaming: #client_streaming,
+                server_streaming: #server_streaming,
                 error: #error,
                 receiver: #receiver,
                 docs: #docs,
@@ -272,13 +314,14 @@ fn expand_process(service: &Service) -> TokenStream {
     let state = local("state");
     let method_id = local("method");
     let args = local("args");
+    let stream = local("stream");
     let encoded = local("encoded");
     let this = local("this");
     let out = local("out");
     let arms = service.methods.iter().map(|method| {
         let id = method.id;
         let ident = &method.ident;
-        let unpack = unpack_args(method, &args);
+        let unpack = unpack_args(method, &args, &stream);
         let names = method.args.iter().map(|arg| &arg.ident);
         let (borrow, receiver) = match (service.needs_lock, method.exclusive) {
             (false, _) => (quote!(let #this = &*#state;), quote!(#this)),
@@ -301,6 +344,7 @@ fn expand_process(service: &Service) -> TokenStream {
             Output::Fallible { ok, err } => {
                 quote!(#rt::reply_fallible::<#ok, #err>(#encoded, #out))
             }
+            Output::Stream(item) => quote!(#rt::reply_stream::<#item, _>(#encoded, #out)),
         };
         quote! {
             #id => {
@@ -311,6 +355,17 @@ fn expand_process(service: &Service) -> TokenStream {
             }
         }
     });
+
+    // Only methods with a stream argument take the request's stream.
+    let ignore_stream = if service
+        .methods
+        .iter()
+        .any(|method| method.args.iter().any(|arg| arg.item.is_some()))
+    {
+        quote!()
+    } else {
+        quote!(let _ = #stream;)
+    };
 
     quote! {
         impl #rt::Process for #self_ty {
@@ -335,9 +390,11 @@ fn expand_process(service: &Service) -> TokenStream {
                 #state: #rt::Arc<Self::State>,
                 #method_id: #rt::MethodId,
                 #args: #rt::Payload,
+                #stream: ::core::option::Option<#rt::ItemStream>,
             ) -> impl ::core::future::Future<Output = #rt::DispatchResult> + ::core::marker::Send + 'static
             {
                 async move {
+                    #ignore_stream
                     let #encoded = #rt::Payload::is_encoded(&#args);
                     match #method_id.0 {
                         #(#arms)*
@@ -357,7 +414,7 @@ fn too_many_args(service: &Service) -> Option<TokenStream> {
     let errors: TokenStream = service
         .methods
         .iter()
-        .filter(|method| method.args.len() > MAX_ARGS)
+        .filter(|method| method.args.iter().filter(|arg| arg.item.is_none()).count() > MAX_ARGS)
         .map(|method| {
             let extra = &method.args[MAX_ARGS].ty;
             syn::Error::new_spanned(

@@ -39,6 +39,9 @@ pub(crate) struct Method {
 pub(crate) struct Arg {
     pub(crate) ident: Ident,
     pub(crate) ty: Type,
+    /// `Some(T)` for the stream argument, `Stream<T>`: its items travel
+    /// beside the call rather than in the argument tuple.
+    pub(crate) item: Option<Type>,
 }
 
 /// What a method returns.
@@ -50,6 +53,8 @@ pub(crate) enum Output {
     Value(Type),
     /// `Result<T, E>`: `E` stays typed for the caller.
     Fallible { ok: Type, err: Type },
+    /// `Stream<T>` or `impl Stream<Item = T>`: items of type `T`.
+    Stream(Type),
 }
 
 /// The `#[init]` constructor, checked.

@@ -248,15 +248,37 @@ fn check_method(
                 continue;
             }
         };
-        check_owned_type(&pat_type.ty, TypeRole::Argument, diag);
+        let item = stream_item(&pat_type.ty);
+        match item {
+            Some(item) => {
+                check_owned_type(item, TypeRole::Argument, diag);
+                if let Some(first) = args.iter().find(|arg: &&Arg| arg.item.is_some()) {
+                    diag.error(
+                        &pat_type.ty,
+                        format!(
+                            "a `#[public]` method takes at most one stream argument, and `{}` already is one; \
+                             send one stream of an enum or a tuple instead",
+                            first.ident
+                        ),
+                    );
+                }
+            }
+            None => check_owned_type(&pat_type.ty, TypeRole::Argument, diag),
+        }
         args.push(Arg {
             ident,
             ty: replace_self(&pat_type.ty, self_ty),
+            item: item.map(|item| replace_self(item, self_ty)),
         });
     }
 
     let output = match &sig.output {
         ReturnType::Default => Output::Unit,
+        ReturnType::Type(_, ty) if returned_stream_item(ty).is_some() => {
+            let item = returned_stream_item(ty).unwrap_or(ty);
+            check_owned_type(item, TypeRole::Result, diag);
+            Output::Stream(replace_self(item, self_ty))
+        }
         ReturnType::Type(_, ty) => {
             check_owned_type(ty, TypeRole::Result, diag);
             match result_parts(ty) {
@@ -479,6 +501,51 @@ fn find_impl(tokens: TokenStream) -> Option<Span> {
         }
     }
     None
+}
+
+/// `T` of a `Stream<T>` (Titan's stream type, however its path is written).
+fn stream_item(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = ty else { return None };
+    if path.qself.is_some() {
+        return None;
+    }
+    let last = path.path.segments.last()?;
+    if last.ident != "Stream" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.iter().collect::<Vec<_>>().as_slice() {
+        [GenericArgument::Type(item)] => Some(item),
+        _ => None,
+    }
+}
+
+/// `T` of a returned `Stream<T>` or `impl Stream<Item = T> (+ Send …)`.
+fn returned_stream_item(ty: &Type) -> Option<&Type> {
+    if let Some(item) = stream_item(ty) {
+        return Some(item);
+    }
+    let Type::ImplTrait(bounds) = ty else {
+        return None;
+    };
+    bounds.bounds.iter().find_map(|bound| {
+        let syn::TypeParamBound::Trait(bound) = bound else {
+            return None;
+        };
+        let last = bound.path.segments.last()?;
+        if last.ident != "Stream" {
+            return None;
+        }
+        let PathArguments::AngleBracketed(args) = &last.arguments else {
+            return None;
+        };
+        args.args.iter().find_map(|arg| match arg {
+            GenericArgument::AssocType(assoc) if assoc.ident == "Item" => Some(&assoc.ty),
+            _ => None,
+        })
+    })
 }
 
 /// `T` and `E` of a `Result<T, E>` written with two type arguments.
