@@ -270,12 +270,51 @@ async fn serve_jobs<T: Process>(
                     () = reply.closed() => return, // the caller gave up: drop the work
                     outcome = serve::<T>(&control, state, request) => outcome,
                 };
-                let _ = reply.send(outcome);
+                let _ = reply.send(outcome.map(produce_here));
             });
         }
     }
     // Already down, unless every caller is gone: then in-flight calls finish first.
     control.stop(drain).await;
+}
+
+/// How many items a stream returned by a worker's method may run ahead of
+/// its consumer on the caller's side.
+const STREAM_BUFFER: usize = 16;
+
+/// Keeps the producing of a returned stream on the worker thread: a task here
+/// pulls its items into a bounded channel that the caller reads from the
+/// other runtime. A slow consumer fills the channel and so stops the
+/// producer; a dropped one closes it, and the producer is dropped with the task.
+fn produce_here(mut response: Response) -> Response {
+    let Some(mut items) = response.stream.take() else {
+        return response;
+    };
+    let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                biased;
+                () = sender.closed() => return,
+                item = futures::StreamExt::next(&mut items) => match item {
+                    Some(item) => {
+                        if sender.send(item).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => return,
+                },
+            }
+        }
+    });
+    response.stream = Some(Box::pin(futures::stream::unfold(
+        receiver,
+        |mut receiver| async move {
+            let item = receiver.recv().await?;
+            Some((item, receiver))
+        },
+    )));
+    response
 }
 
 /// Marks the process crashed if its worker thread unwinds while the process

@@ -414,18 +414,23 @@ fn too_many_args(service: &Service) -> Option<TokenStream> {
     let errors: TokenStream = service
         .methods
         .iter()
-        .filter(|method| method.args.iter().filter(|arg| arg.item.is_none()).count() > MAX_ARGS)
-        .map(|method| {
-            let extra = &method.args[MAX_ARGS].ty;
-            syn::Error::new_spanned(
-                extra,
+        .filter_map(|method| {
+            let plain: Vec<_> = method
+                .args
+                .iter()
+                .filter(|arg| arg.item.is_none())
+                .collect();
+            let extra = plain.get(MAX_ARGS)?;
+            let error = syn::Error::new_spanned(
+                &extra.ty,
                 format!(
-                    "`{}` takes {} arguments; a `#[public]` method takes at most {MAX_ARGS}: gather them into a struct",
+                    "`{}` takes {} arguments; a `#[public]` method takes at most {MAX_ARGS} \
+                     (besides a stream): gather them into a struct",
                     method.ident,
-                    method.args.len()
+                    plain.len()
                 ),
-            )
-            .to_compile_error()
+            );
+            Some(error.to_compile_error())
         })
         .collect();
     (!errors.is_empty()).then_some(errors)
