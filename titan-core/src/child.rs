@@ -64,7 +64,7 @@ use crate::host::{self, ServiceSet};
 use crate::local::{Control, admit, hold, until_down};
 use crate::manager::{ProcessId, ProcessManager};
 use crate::process::Process;
-use crate::wire::WireConfig;
+use crate::wire::{WireConfig, WireError};
 
 /// The environment variable naming the process type a child hosts.
 pub const ENV_PROCESS: &str = "TITAN_CHILD";
@@ -82,6 +82,9 @@ pub struct ChildOptions {
     pub start_timeout: Duration,
     /// Limits and timings of the connection to the child.
     pub wire: WireConfig,
+    /// How the parent reaches the child. Default: the socket pair on its
+    /// standard input.
+    pub transport: ChildTransport,
 }
 
 impl Default for ChildOptions {
@@ -91,9 +94,33 @@ impl Default for ChildOptions {
             args: Vec::new(),
             start_timeout: Duration::from_secs(30),
             wire: WireConfig::default(),
+            transport: ChildTransport::Ipc,
         }
     }
 }
+
+/// How a parent reaches its child process.
+///
+/// With [`ChildTransport::Unix`] or [`ChildTransport::Tcp`] the child listens
+/// there and serves every connection, so other programs can call it too (with
+/// `titan_transport::connect` and the URL in
+/// [`ProcessInfo::endpoint`](crate::ProcessInfo::endpoint)); the socket pair
+/// on its standard input then only carries its config and keeps it alive: the
+/// child exits when its parent hangs up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ChildTransport {
+    /// The socket pair on the child's standard input.
+    #[default]
+    Ipc,
+    /// A unix socket the child listens on, at this path.
+    Unix(PathBuf),
+    /// A TCP address the child listens on (port 0: any free port).
+    Tcp(std::net::SocketAddr),
+}
+
+/// The environment variable telling a child where to listen, for
+/// [`ChildTransport::Unix`] and [`ChildTransport::Tcp`].
+pub const ENV_LISTEN: &str = "TITAN_CHILD_LISTEN";
 
 // ---------------------------------------------------------------------------
 // The parent's side.
@@ -142,11 +169,19 @@ pub(crate) struct ChildProcess {
     framed: FramedCaller,
     kill: CancellationToken,
     exited: watch::Receiver<Option<ExitStatus>>,
+    /// Where the child listens, when it does ([`ChildTransport::Unix`], [`ChildTransport::Tcp`]).
+    endpoint: Option<String>,
+    /// The socket pair that keeps a listening child alive; dropped to let it go.
+    lifeline: std::sync::Mutex<Option<UnixStream>>,
 }
 
 impl ChildProcess {
     pub(crate) fn pid(&self) -> u32 {
         self.pid
+    }
+
+    pub(crate) fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
     }
 
     /// Sends SIGKILL; the watcher reaps the child.
@@ -158,6 +193,12 @@ impl ChildProcess {
     /// up to `timeout`, then kills it. Returns whether it exited on its own.
     pub(crate) async fn finish(&self, timeout: Duration) -> bool {
         self.framed.close();
+        drop(
+            self.lifeline
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .take(),
+        );
         let mut exited = self.exited.clone();
         let on_its_own = tokio::time::timeout(timeout, exited.wait_for(Option::is_some))
             .await
@@ -217,6 +258,7 @@ pub(crate) async fn spawn<T: Process>(
         .args(&options.args)
         .env(ENV_PROCESS, T::NAME)
         .env(ENV_LABEL, &label)
+        .envs(listen_env(&options.transport))
         .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -250,18 +292,27 @@ pub(crate) async fn spawn<T: Process>(
             handshake_timeout: options.start_timeout,
             ..options.wire.clone()
         };
-        FramedCaller::connect(
-            stream,
-            Peer::Process {
-                label: label.clone(),
-            },
-            wire,
-            None,
-        )
-        .await
+        let peer = Peer::Process {
+            label: label.clone(),
+        };
+        if options.transport == ChildTransport::Ipc {
+            let framed = FramedCaller::connect(stream, peer, wire, None).await?;
+            return Ok((framed, None, None));
+        }
+        // The child listens: it says where (or why it could not start).
+        let started = tokio::time::timeout(options.start_timeout, read_started(&mut stream))
+            .await
+            .map_err(|_| {
+                unavailable(format!(
+                    "the child did not start within {:?}",
+                    options.start_timeout
+                ))
+            })??;
+        let framed = connect_to(&started, peer, wire).await?;
+        Ok((framed, Some(started), Some(stream)))
     };
-    let framed = match connected.await {
-        Ok(framed) => framed,
+    let (framed, endpoint, lifeline) = match connected.await {
+        Ok(connected) => connected,
         Err(error) => {
             let _ = child.start_kill();
             let status = child.wait().await.ok();
@@ -310,8 +361,67 @@ pub(crate) async fn spawn<T: Process>(
             framed,
             kill,
             exited,
+            endpoint,
+            lifeline: std::sync::Mutex::new(lifeline),
         },
     ))
+}
+
+/// The environment that tells a child where to listen.
+fn listen_env(transport: &ChildTransport) -> Vec<(&'static str, String)> {
+    match transport {
+        ChildTransport::Ipc => Vec::new(),
+        ChildTransport::Unix(path) => vec![(ENV_LISTEN, format!("unix://{}", path.display()))],
+        ChildTransport::Tcp(address) => vec![(ENV_LISTEN, format!("tcp://{address}"))],
+    }
+}
+
+/// Reads a listening child's start report: the URL it listens at.
+async fn read_started(stream: &mut UnixStream) -> Result<String, Error> {
+    let length = stream.read_u32().await.map_err(|e| Error::Unavailable {
+        reason: format!("the child hung up before it started: {e}"),
+    })?;
+    if length > 64 * 1024 {
+        return Err(Error::Decode {
+            what: "the child's start report".into(),
+            reason: format!("{length} bytes is too long"),
+        });
+    }
+    let mut report = vec![0; length as usize];
+    stream
+        .read_exact(&mut report)
+        .await
+        .map_err(|e| Error::Unavailable {
+            reason: format!("the child hung up while it started: {e}"),
+        })?;
+    let report: Result<String, WireError> =
+        postcard::from_bytes(&report).map_err(|e| Error::Decode {
+            what: "the child's start report".into(),
+            reason: e.to_string(),
+        })?;
+    report.map_err(Error::from)
+}
+
+/// Connects to a listening child at `url` (`unix://…` or `tcp://…`).
+async fn connect_to(url: &str, peer: Peer, wire: WireConfig) -> Result<FramedCaller, Error> {
+    let failed = |e: std::io::Error| Error::Unavailable {
+        reason: format!("could not connect to the child at {url}: {e}"),
+    };
+    if let Some(path) = url.strip_prefix("unix://") {
+        let stream = UnixStream::connect(path).await.map_err(failed)?;
+        FramedCaller::connect(stream, peer, wire, None).await
+    } else if let Some(address) = url.strip_prefix("tcp://") {
+        let stream = tokio::net::TcpStream::connect(address)
+            .await
+            .map_err(failed)?;
+        stream.set_nodelay(true).map_err(failed)?;
+        FramedCaller::connect(stream, peer, wire, None).await
+    } else {
+        Err(Error::Decode {
+            what: "the child's start report".into(),
+            reason: format!("`{url}` is not a unix:// or tcp:// URL"),
+        })
+    }
 }
 
 /// What the watcher of a child needs.
@@ -455,6 +565,11 @@ pub async fn serve() -> Result<(), Error> {
             ),
         }),
     };
+    if let Ok(listen) = std::env::var(ENV_LISTEN) {
+        let outcome = serve_listening(&pm, started, &listen, stream, wire).await;
+        pm.shutdown().await?;
+        return outcome;
+    }
     let outcome = match started {
         Ok((definition, client)) => {
             tracing::debug!(process = %label, "child hosting");
@@ -481,6 +596,136 @@ pub async fn serve() -> Result<(), Error> {
     };
     pm.shutdown().await?;
     outcome
+}
+
+/// A listening child: reports where it listens over the socket pair, then
+/// serves every connection until its parent hangs up (or the process crashes).
+async fn serve_listening(
+    pm: &ProcessManager,
+    started: Result<
+        (
+            &'static crate::definition::ServiceDefinition,
+            crate::caller::Client,
+        ),
+        Error,
+    >,
+    listen: &str,
+    mut lifeline: UnixStream,
+    wire: WireConfig,
+) -> Result<(), Error> {
+    let bound = match started {
+        Ok(started) => Listener::bind(listen)
+            .await
+            .map(|listener| (started, listener)),
+        Err(error) => Err(error),
+    };
+    let report: Result<String, WireError> = match &bound {
+        Ok((_, listener)) => Ok(listener.url.clone()),
+        Err(error) => Err(WireError::from(error)),
+    };
+    let report = postcard::to_stdvec(&report).map_err(|e| Error::Encode {
+        what: "the start report".into(),
+        reason: e.to_string(),
+    })?;
+    let length = u32::try_from(report.len()).unwrap_or(u32::MAX);
+    lifeline.write_u32(length).await.ok();
+    lifeline.write_all(&report).await.ok();
+    lifeline.flush().await.ok();
+    let ((definition, client), listener) = bound?;
+
+    let control = client.process_id().and_then(|id| pm.control(id));
+    let mut services = ServiceSet::new();
+    services.insert(definition, client);
+    let services = Arc::new(services);
+    let mut connections = tokio::task::JoinSet::new();
+    let mut byte = [0_u8; 1];
+    let outcome = loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(connection) => {
+                    connections.spawn(host::serve_boxed(connection, services.clone(), wire.clone()));
+                }
+                Err(error) => tracing::warn!(%error, "a child could not accept a connection"),
+            },
+            // The parent hung up (or wrote, which it never does): time to go.
+            _ = lifeline.read(&mut byte) => break Ok(()),
+            () = async {
+                match &control {
+                    Some(control) => crashed(control).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                tokio::time::sleep(CRASH_FLUSH).await;
+                break Err(control.as_ref().map(|c| c.refusal()).unwrap_or(Error::Cancelled));
+            }
+        }
+    };
+    connections.shutdown().await;
+    listener.remove();
+    outcome
+}
+
+/// What a listening child listens on.
+struct Listener {
+    inner: ListenerKind,
+    /// The URL it can be reached at.
+    url: String,
+}
+
+enum ListenerKind {
+    Unix(tokio::net::UnixListener, PathBuf),
+    Tcp(tokio::net::TcpListener),
+}
+
+impl Listener {
+    async fn bind(url: &str) -> Result<Listener, Error> {
+        let failed = |e: std::io::Error| Error::Init {
+            process: std::env::var(ENV_PROCESS).unwrap_or_default(),
+            reason: format!("the child could not listen on {url}: {e}"),
+        };
+        if let Some(path) = url.strip_prefix("unix://") {
+            let path = PathBuf::from(path);
+            let listener = tokio::net::UnixListener::bind(&path).map_err(failed)?;
+            Ok(Listener {
+                url: format!("unix://{}", path.display()),
+                inner: ListenerKind::Unix(listener, path),
+            })
+        } else if let Some(address) = url.strip_prefix("tcp://") {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(failed)?;
+            let address = listener.local_addr().map_err(failed)?;
+            Ok(Listener {
+                url: format!("tcp://{address}"),
+                inner: ListenerKind::Tcp(listener),
+            })
+        } else {
+            Err(Error::InvalidArgument {
+                what: "a child's listen address".into(),
+                reason: format!("`{url}` is not a unix:// or tcp:// URL"),
+            })
+        }
+    }
+
+    async fn accept(&self) -> std::io::Result<host::BoxedStream> {
+        match &self.inner {
+            ListenerKind::Unix(listener, _) => {
+                let (stream, _) = listener.accept().await?;
+                Ok(Box::new(stream))
+            }
+            ListenerKind::Tcp(listener) => {
+                let (stream, _) = listener.accept().await?;
+                stream.set_nodelay(true)?;
+                Ok(Box::new(stream))
+            }
+        }
+    }
+
+    fn remove(&self) {
+        if let ListenerKind::Unix(_, path) = &self.inner {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// How long a child whose process crashed keeps serving before it exits.

@@ -119,6 +119,15 @@ pub enum Error {
     /// A bug or an invariant broken inside Titan; please report it.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Something the caller gave is not valid (a malformed URL, a config that
+    /// makes no sense); trying again with the same input fails again.
+    #[error("invalid {what}: {reason}")]
+    InvalidArgument {
+        /// What was given (`an endpoint URL`, …).
+        what: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// The stable, transport-independent code of an [`Error`].
@@ -156,10 +165,12 @@ pub enum ErrorCode {
     Layer,
     /// [`Error::Internal`]
     Internal,
+    /// [`Error::InvalidArgument`]
+    InvalidArgument,
 }
 
 impl ErrorCode {
-    const ALL: [ErrorCode; 14] = [
+    const ALL: [ErrorCode; 15] = [
         ErrorCode::VersionMismatch,
         ErrorCode::ServiceNotFound,
         ErrorCode::MethodNotFound,
@@ -174,6 +185,7 @@ impl ErrorCode {
         ErrorCode::Application,
         ErrorCode::Layer,
         ErrorCode::Internal,
+        ErrorCode::InvalidArgument,
     ];
 
     /// The code's number on the wire. Numbers are never reused.
@@ -193,6 +205,7 @@ impl ErrorCode {
             ErrorCode::Application => 12,
             ErrorCode::Layer => 13,
             ErrorCode::Internal => 14,
+            ErrorCode::InvalidArgument => 15,
         }
     }
 
@@ -220,6 +233,7 @@ impl Error {
             Error::Application { .. } => ErrorCode::Application,
             Error::Layer(_) => ErrorCode::Layer,
             Error::Internal(_) => ErrorCode::Internal,
+            Error::InvalidArgument { .. } => ErrorCode::InvalidArgument,
         }
     }
 

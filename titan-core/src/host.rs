@@ -85,6 +85,13 @@ impl ServiceSet {
             .insert(definition.name.to_string(), Served { definition, client });
     }
 
+    /// Every service in the set, with the client that reaches it.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static ServiceDefinition, &Client)> {
+        self.services
+            .values()
+            .map(|served| (served.definition, &served.client))
+    }
+
     /// What the handshake advertises.
     pub fn offered(&self) -> Vec<Offered> {
         let mut offered: Vec<Offered> = self
@@ -192,6 +199,22 @@ where
     finish.cancel();
     let _ = tokio::time::timeout(config.handshake_timeout, writer).await;
     outcome
+}
+
+/// A byte stream of any kind, for hosts that serve several.
+pub type BoxedStream = Box<dyn AsyncStream>;
+
+/// Something to read and write: a socket of any kind.
+pub trait AsyncStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> AsyncStream for T {}
+
+/// [`serve`] on a boxed stream, as a `'static` future.
+pub(crate) async fn serve_boxed(
+    io: BoxedStream,
+    services: Arc<ServiceSet>,
+    config: WireConfig,
+) -> Result<(), Error> {
+    serve(io, services, config).await
 }
 
 /// Answers the peer's hello with a [`Frame::Goaway`] carrying `error`, then

@@ -136,6 +136,11 @@ pub struct ProcessInfo {
     pub started_at: SystemTime,
     /// The OS process id, for [`Isolation::Child`].
     pub pid: Option<u32>,
+    /// Where other programs can reach it, for a child that listens
+    /// ([`ChildTransport::Unix`](crate::child::ChildTransport::Unix),
+    /// [`ChildTransport::Tcp`](crate::child::ChildTransport::Tcp)): a
+    /// `unix://` or `tcp://` URL.
+    pub endpoint: Option<String>,
 }
 
 /// How to spawn a process: its config and where it runs.
@@ -210,6 +215,14 @@ impl<C> SpawnOptions<C> {
     /// [`child::host_if_child`] or [`child::serve`] first.
     pub fn executable(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.child.executable = Some(path.into());
+        self
+    }
+
+    /// For [`Isolation::Child`]: how the parent reaches the child (by default
+    /// the socket pair on its standard input; or a unix socket or TCP address
+    /// the child listens on, which other programs can use too).
+    pub fn transport(mut self, transport: crate::child::ChildTransport) -> Self {
+        self.child.transport = transport;
         self
     }
 
@@ -492,6 +505,13 @@ impl Backing {
         }
     }
 
+    fn endpoint(&self) -> Option<String> {
+        match self {
+            Backing::Child(child) => child.endpoint().map(str::to_string),
+            Backing::Task | Backing::Worker(_) => None,
+        }
+    }
+
     fn pid(&self) -> Option<u32> {
         match self {
             Backing::Child(child) => Some(child.pid()),
@@ -510,5 +530,6 @@ fn info(id: ProcessId, entry: &Entry) -> ProcessInfo {
         in_flight: entry.control.in_flight(),
         started_at: entry.started_at,
         pid: entry.backing.pid(),
+        endpoint: entry.backing.endpoint(),
     }
 }

@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use libtest_mimic::{Arguments, Failed, Trial};
+use titan_core::child::ChildTransport;
+use titan_core::framed::{FramedCaller, Peer};
 use titan_core::prelude::*;
+use titan_core::wire::WireConfig;
 use titan_core::{ErrorCode, ProcessStatus};
 
 const HANG_GUARD: Duration = Duration::from_secs(20);
@@ -323,6 +326,84 @@ async fn another_executable_can_host_and_one_that_cannot_is_an_init_error() {
     pm.shutdown().await.expect("shuts down");
 }
 
+async fn a_child_can_listen_on_tcp_and_serve_other_callers() {
+    let pm = ProcessManager::new();
+    let vault = pm
+        .spawn_with::<Vault>(options("s").transport(ChildTransport::Tcp(
+            "127.0.0.1:0".parse().expect("an address"),
+        )))
+        .await
+        .expect("spawns");
+    let info = pm.get(vault.process_id().expect("id")).expect("listed");
+    let endpoint = info.endpoint.expect("a listening child has an endpoint");
+    let address = endpoint.strip_prefix("tcp://").expect("a tcp URL");
+    assert_eq!(vault.open("s".into()).await, Ok("opened 1 times".into()));
+
+    // Another caller, as another program would, through the child's endpoint.
+    let stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connects");
+    let other = FramedCaller::connect(
+        stream,
+        Peer::Remote {
+            address: endpoint.clone(),
+        },
+        WireConfig::default(),
+        None,
+    )
+    .await
+    .expect("handshake");
+    let other = VaultProxy::from_client(Client::new(other));
+    assert_eq!(
+        other.open("s".into()).await,
+        Ok("opened 2 times".into()),
+        "the same instance"
+    );
+    assert_eq!(other.pid().await, Ok(info.pid.expect("a pid")));
+
+    let pid = info.pid.expect("a pid");
+    pm.shutdown().await.expect("shuts down");
+    until_gone(pid).await;
+}
+
+async fn a_child_can_listen_on_a_unix_socket_and_dies_visibly() {
+    let pm = ProcessManager::new();
+    let path = std::env::temp_dir().join(format!("titan-child-{}.sock", std::process::id()));
+    let vault = pm
+        .spawn_with::<Vault>(options("s").transport(ChildTransport::Unix(path.clone())))
+        .await
+        .expect("spawns");
+    let id = vault.process_id().expect("id");
+    assert_eq!(
+        pm.get(id).and_then(|info| info.endpoint),
+        Some(format!("unix://{}", path.display()))
+    );
+    assert!(path.exists(), "the child listens there");
+    assert_ne!(vault.pid().await.expect("pid"), std::process::id());
+
+    let hanging = tokio::spawn({
+        let vault = vault.clone();
+        async move { vault.hang().await }
+    });
+    guarded("the call is in flight", async {
+        while pm.get(id).map(|info| info.in_flight) != Some(1) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let pid = pid_of(&pm, &vault);
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .expect("runs kill");
+    assert!(killed.success());
+    match guarded("the call fails", hanging).await.expect("joins") {
+        Err(Error::ProcessCrashed { .. }) => {}
+        other => panic!("expected ProcessCrashed, got {other:?}"),
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
 // --- The harness ------------------------------------------------------------
 
 /// Everything logged through `tracing`, as text.
@@ -411,6 +492,14 @@ fn main() {
         trial(
             "another_executable_can_host_and_one_that_cannot_is_an_init_error",
             another_executable_can_host_and_one_that_cannot_is_an_init_error,
+        ),
+        trial(
+            "a_child_can_listen_on_tcp_and_serve_other_callers",
+            a_child_can_listen_on_tcp_and_serve_other_callers,
+        ),
+        trial(
+            "a_child_can_listen_on_a_unix_socket_and_dies_visibly",
+            a_child_can_listen_on_a_unix_socket_and_dies_visibly,
         ),
     ];
     libtest_mimic::run(&args, trials).exit();

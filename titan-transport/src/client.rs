@@ -454,10 +454,10 @@ fn check_offer(
     Ok(())
 }
 
-/// A malformed URL: `titan_core::Error` has no variant for bad configuration,
-/// so it is reported as unavailable, with the parse error as the reason.
+/// A malformed URL: an invalid argument, not worth retrying.
 fn invalid_endpoint(error: EndpointError) -> Error {
-    Error::Unavailable {
+    Error::InvalidArgument {
+        what: "endpoint URL".into(),
         reason: error.to_string(),
     }
 }

@@ -223,12 +223,16 @@ async fn the_server_reports_the_port_it_was_given() {
 
 #[tokio::test]
 async fn connect_says_what_is_wrong_with_a_bad_url_or_an_absent_server() {
-    let reason = unavailable(
-        titan_transport::connect::<Bank>("http://127.0.0.1:1")
-            .await
-            .map(|_| ()),
-    );
-    assert!(reason.contains("`http` is not supported"), "{reason}");
+    match titan_transport::connect::<Bank>("http://127.0.0.1:1").await {
+        Err(error @ Error::InvalidArgument { .. }) => {
+            assert!(!error.is_retryable(), "a bad URL stays bad");
+            assert!(
+                error.to_string().contains("`http` is not supported"),
+                "{error}"
+            );
+        }
+        other => panic!("expected InvalidArgument, got {:?}", other.map(|_| ())),
+    }
 
     let path = unix_path("nobody");
     let reason = unavailable(

@@ -65,7 +65,9 @@ impl From<&Error> for WireError {
             }
             Error::Init { process, reason } => details([("process", process), ("reason", reason)]),
             Error::Unavailable { reason } => details([("reason", reason)]),
-            Error::Encode { what, reason } | Error::Decode { what, reason } => {
+            Error::Encode { what, reason }
+            | Error::Decode { what, reason }
+            | Error::InvalidArgument { what, reason } => {
                 details([("what", what), ("reason", reason)])
             }
             Error::Application { message } => details([("message", message)]),
@@ -136,6 +138,10 @@ impl From<WireError> for Error {
                 message: wire.detail("message"),
             },
             ErrorCode::Internal => Error::Internal(wire.detail("message")),
+            ErrorCode::InvalidArgument => Error::InvalidArgument {
+                what: wire.detail("what"),
+                reason: wire.detail("reason"),
+            },
             // A layer's error object cannot cross; its message does.
             ErrorCode::Layer => Error::Internal(wire.message),
         }
@@ -186,6 +192,10 @@ mod tests {
             },
             Error::Application { message: s("no") },
             Error::Internal(s("bug")),
+            Error::InvalidArgument {
+                what: s("an endpoint URL"),
+                reason: s("the port is missing"),
+            },
         ]
     }
 
