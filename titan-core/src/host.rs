@@ -158,6 +158,23 @@ pub async fn serve<IO>(io: IO, services: Arc<ServiceSet>, config: WireConfig) ->
 where
     IO: AsyncRead + AsyncWrite + Send + 'static,
 {
+    serve_until(io, services, config, CancellationToken::new()).await
+}
+
+/// [`serve`], with a graceful stop: once `shutdown` fires, new requests are
+/// answered with [`Error::Unavailable`] while the calls in flight (and the
+/// streams they return) finish; then the peer gets a [`Frame::Goaway`] saying
+/// the host is shutting down, and the connection closes. Bound the wait
+/// yourself (drop the future, or abort its task) if calls may run forever.
+pub async fn serve_until<IO>(
+    io: IO,
+    services: Arc<ServiceSet>,
+    config: WireConfig,
+    shutdown: CancellationToken,
+) -> Result<(), Error>
+where
+    IO: AsyncRead + AsyncWrite + Send + 'static,
+{
     let (read_half, write_half) = tokio::io::split(io);
     let mut frames = FramedRead::new(read_half, wire::length_codec(config.max_frame_size));
     let (out, outgoing) = mpsc::channel::<Bytes>(256);
@@ -174,6 +191,8 @@ where
         out: out.clone(),
         in_flight: Arc::default(),
         streams: Streams::new(config.stream_window, config.max_frame_size, out.clone()),
+        finished: Arc::default(),
+        shutdown,
     };
     let _guard = ConnectionGuard {
         in_flight: connection.in_flight.clone(),
@@ -293,12 +312,29 @@ where
     R: AsyncRead + Unpin,
 {
     let (out, in_flight) = (&connection.out, &connection.in_flight);
+    let mut draining = false;
     let outcome = loop {
-        let next = match tokio::time::timeout(config.heartbeat_timeout, frames.next()).await {
-            Ok(next) => next,
-            Err(_) => {
-                break Err(Error::Timeout);
+        let next = tokio::select! {
+            biased;
+            () = connection.shutdown.cancelled(), if !draining => {
+                draining = true;
+                if lock(in_flight).is_empty() {
+                    shutting_down(out, config).await;
+                    break Ok(());
+                }
+                continue;
             }
+            () = connection.finished.notified(), if draining => {
+                if lock(in_flight).is_empty() {
+                    shutting_down(out, config).await;
+                    break Ok(());
+                }
+                continue;
+            }
+            next = tokio::time::timeout(config.heartbeat_timeout, frames.next()) => match next {
+                Ok(next) => next,
+                Err(_) => break Err(Error::Timeout),
+            },
         };
         let bytes = match next {
             None => break Ok(()),
@@ -310,11 +346,21 @@ where
             Err(error) => break Err(error),
         };
         match frame {
+            Frame::Request(request) if draining => {
+                let refusal = Frame::Response(ResponseFrame {
+                    call: request.call,
+                    result: Err(WireError::from(Error::Unavailable {
+                        reason: "the host is shutting down".into(),
+                    })),
+                });
+                send(out, &refusal, config).await;
+            }
             Frame::Request(request) => start_call(request, services, connection, config).await,
             Frame::Cancel(call) => {
                 let handle = lock(in_flight).remove(&call);
                 if let Some(handle) = handle {
                     handle.abort();
+                    connection.finished.notify_one();
                 }
                 connection.streams.forget(call);
             }
@@ -370,6 +416,18 @@ struct Connection {
     out: mpsc::Sender<Bytes>,
     in_flight: InFlight,
     streams: Arc<Streams>,
+    /// Signalled each time a call finishes (its reply queued), for draining.
+    finished: Arc<tokio::sync::Notify>,
+    /// Asks for a graceful stop.
+    shutdown: CancellationToken,
+}
+
+/// Tells the peer the host is going away, after the last call of a graceful stop.
+async fn shutting_down(out: &mpsc::Sender<Bytes>, config: &WireConfig) {
+    let goaway = Frame::Goaway(WireError::from(Error::Unavailable {
+        reason: "the host is shutting down".into(),
+    }));
+    send(out, &goaway, config).await;
 }
 
 /// Starts one call as its own task, or answers at once why it cannot run.
@@ -425,6 +483,7 @@ async fn start_call(
     let out = out.clone();
     let in_flight = in_flight.clone();
     let streams = streams.clone();
+    let finished = connection.finished.clone();
     let max = config.max_frame_size;
     let work = async move {
         let (result, items) = match client.call(request).await {
@@ -448,6 +507,8 @@ async fn start_call(
         }
         lock(&in_flight).remove(&call);
         streams.forget(call);
+        // A permit, not a wake-up: a drain that checks a moment later still sees it.
+        finished.notify_one();
     };
     tokio::spawn(Abortable::new(work, registration));
 }

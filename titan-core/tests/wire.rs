@@ -819,3 +819,57 @@ async fn losing_the_host_ends_a_stream_with_an_error() {
         "{outcome:?}"
     );
 }
+
+#[tokio::test]
+async fn a_graceful_host_stop_finishes_calls_refuses_new_ones_and_says_why() {
+    let pm = ProcessManager::new();
+    let local = pm.spawn::<Bank>().await.expect("spawns");
+    let services = Arc::new(ServiceSet::new().with::<Bank>(&local));
+    let (near, far) = tokio::io::duplex(64 * 1024);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let host = tokio::spawn(host::serve_until(
+        far,
+        services,
+        WireConfig::default(),
+        stop.clone(),
+    ));
+    let caller = FramedCaller::connect(
+        near,
+        Peer::Remote {
+            address: "memory".into(),
+        },
+        WireConfig::default(),
+        None,
+    )
+    .await
+    .expect("handshake");
+    let bank = BankProxy::from_client(Client::new(caller.clone()));
+
+    let waiting = tokio::spawn({
+        let bank = bank.clone();
+        async move { bank.wait_for("g".into()).await }
+    });
+    let id = local.process_id().expect("id");
+    guarded("the call is in flight", async {
+        while pm.get(id).map(|i| i.in_flight) != Some(1) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    stop.cancel();
+    match bank.deposit(1).await {
+        Err(Error::Unavailable { reason }) => assert!(reason.contains("shutting down"), "{reason}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(!host.is_finished(), "the host waits for the call in flight");
+    local.open("g".into()).await.expect("opens the gate");
+    assert_eq!(
+        guarded("the call", waiting).await.expect("joins"),
+        Ok("g".into())
+    );
+    assert_eq!(guarded("the host ends", host).await.expect("joins"), Ok(()));
+    match guarded("the caller hears why", caller.closed()).await {
+        Error::Unavailable { reason } => assert!(reason.contains("shutting down"), "{reason}"),
+        other => panic!("expected the goaway's reason, got {other:?}"),
+    }
+}

@@ -16,11 +16,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use titan_core::definition::ServiceDefinition;
@@ -369,7 +369,7 @@ impl Listener {
 async fn run(listener: Listener, shared: Arc<Shared>, stop: CancellationToken) {
     let mut connections = JoinSet::new();
     let mut refusals = JoinSet::new();
-    // Cancelled to close every connection (their reads end, as if the peer left).
+    // Cancelled to close every connection gracefully (`host::serve_until`).
     let close = CancellationToken::new();
     loop {
         tokio::select! {
@@ -501,8 +501,7 @@ async fn serve_connection<IO>(
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let io = Closable::new(io, close);
-    host::serve(io, shared.services.clone(), shared.wire.clone()).await
+    host::serve_until(io, shared.services.clone(), shared.wire.clone(), close).await
 }
 
 /// Counts a connection while its task lives (however the task ends).
@@ -511,72 +510,6 @@ struct Counted(Arc<Shared>);
 impl Drop for Counted {
     fn drop(&mut self) {
         self.0.connections.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// A stream whose reads end (as if the peer had left) once `close` is
-/// cancelled: how the server ends a connection gracefully, letting the host
-/// loop write its last replies and close on its own.
-struct Closable<S> {
-    io: S,
-    close: Pin<Box<WaitForCancellationFutureOwned>>,
-    closed: bool,
-}
-
-impl<S> Closable<S> {
-    fn new(io: S, close: CancellationToken) -> Closable<S> {
-        Closable {
-            io,
-            close: Box::pin(close.cancelled_owned()),
-            closed: false,
-        }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Closable<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if !this.closed && this.close.as_mut().poll(cx).is_ready() {
-            this.closed = true;
-        }
-        if this.closed {
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut this.io).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Closable<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
     }
 }
 
