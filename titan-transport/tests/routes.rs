@@ -239,6 +239,22 @@ where
     .await;
 }
 
+/// The producer's count once it stops moving.
+async fn settled(suite: &SuiteProxy, what: &str) -> u64 {
+    guarded(what, async {
+        let mut last = suite.produced().await.expect("count");
+        loop {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let now = suite.produced().await.expect("count");
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+    })
+    .await
+}
+
 // --- The suite ----------------------------------------------------------------
 
 async fn unary_calls(route: Route) {
@@ -305,36 +321,14 @@ async fn a_slow_consumer_holds_the_producer_and_dropping_stops_it(route: Route) 
         assert_eq!(ticks.next().await.expect("an item").expect("ok"), expected);
     }
     // The producer stops within a bounded distance of the consumer.
-    let stalled = guarded("the producer stalls", async {
-        let mut last = t.suite.produced().await.expect("count");
-        loop {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            let now = t.suite.produced().await.expect("count");
-            if now == last {
-                return now;
-            }
-            last = now;
-        }
-    })
-    .await;
+    let stalled = settled(&t.suite, "the producer stalls").await;
     assert!(stalled <= 5 + 100, "{stalled} produced for 5 consumed");
 
     drop(ticks);
     // Once dropped, the producer makes no more items.
-    let settled = guarded("the producer stops", async {
-        let mut last = t.suite.produced().await.expect("count");
-        loop {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            let now = t.suite.produced().await.expect("count");
-            if now == last {
-                return now;
-            }
-            last = now;
-        }
-    })
-    .await;
+    let stopped = settled(&t.suite, "the producer stops").await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(t.suite.produced().await, Ok(settled));
+    assert_eq!(t.suite.produced().await, Ok(stopped));
     t.close().await;
 }
 
