@@ -111,7 +111,11 @@ impl Control {
         self.go_down(ProcessStatus::Killed);
     }
 
-    /// Marks the process crashed (a method panicked): every call fails from now on.
+    /// Marks the process crashed (a method panicked, its worker thread or
+    /// child OS process died): every call fails from now on.
+    ///
+    /// Every isolation reports a crash here and nowhere else, which makes this
+    /// the one place a restart policy needs to watch.
     pub(crate) fn crash(&self, reason: String) {
         tracing::error!(process = %self.label, %reason, "process crashed");
         self.go_down(ProcessStatus::Crashed { reason });
