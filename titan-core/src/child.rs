@@ -498,13 +498,28 @@ async fn forward_lines<R: AsyncRead + Unpin>(
 /// hosts the process its parent asked for until the parent hangs up, then
 /// exits; otherwise returns at once. `#[titan_core::main]` calls it first.
 pub fn host_if_child() {
+    host_if_child_on(crate::entry::Flavor::CurrentThread);
+}
+
+/// [`host_if_child`] on a runtime of the given flavor: what
+/// `#[titan_core::main]` does, with the flavor it was given. A current-thread
+/// runtime (the default of [`host_if_child`]) starts faster and keeps a call
+/// on one thread from the socket to the method and back.
+pub fn host_if_child_on(flavor: crate::entry::Flavor) {
     if std::env::var_os(ENV_PROCESS).is_none() {
         return;
     }
-    let code = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = match flavor {
+        crate::entry::Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+        crate::entry::Flavor::MultiThread { worker_threads } => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            if let Some(n) = worker_threads {
+                builder.worker_threads(n);
+            }
+            builder
+        }
+    };
+    let code = match builder.enable_all().build() {
         Ok(runtime) => match runtime.block_on(serve()) {
             Ok(()) => 0,
             Err(error) => {

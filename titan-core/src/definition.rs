@@ -145,6 +145,13 @@ impl fmt::Display for ServiceDefinition {
 
 /// Semver compatibility by Cargo's caret rule: leftmost non-zero component equal.
 pub(crate) fn compatible(a: &str, b: &str) -> bool {
+    // The common case, on every call: the very same version.
+    if a == b {
+        return a
+            .split(['-', '+'])
+            .next()
+            .is_some_and(|core| core.split('.').count() == 3);
+    }
     fn key(v: &str) -> Option<(u64, u64, u64)> {
         let core = v.split(['-', '+']).next()?;
         let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());

@@ -29,7 +29,7 @@ pub enum Flavor {
 /// `#[tokio::main]` does: a program cannot run without them.
 pub fn run<F: Future>(flavor: Flavor, main: F) -> F::Output {
     // Started by a parent as a child process: host what it asked for, then exit.
-    crate::child::host_if_child();
+    crate::child::host_if_child_on(flavor);
     let mut builder = match flavor {
         Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
         Flavor::MultiThread { worker_threads } => {

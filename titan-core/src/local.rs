@@ -220,8 +220,13 @@ pub(crate) fn admit<T: Process>(
     control: &Arc<Control>,
     request: &Request,
 ) -> Result<InFlight, Error> {
-    if !std::ptr::eq(request.service, T::DEFINITION) {
-        check_service(request.service, T::DEFINITION)?;
+    // An associated const may be a different copy at each use site, so the
+    // pointer check is only a shortcut; the same name and version is the usual case.
+    let asked = request.service;
+    let same = std::ptr::eq(asked, T::DEFINITION)
+        || (asked.name == T::NAME && asked.version == T::VERSION);
+    if !same {
+        check_service(asked, T::DEFINITION)?;
     }
     control.enter()
 }

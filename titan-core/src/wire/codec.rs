@@ -67,7 +67,9 @@ pub fn length_codec(max_frame_size: usize) -> LengthDelimitedCodec {
 
 /// Encodes a frame's body (without the length prefix), refusing one larger than `max`.
 pub fn encode(frame: &Frame, max: usize) -> Result<Bytes, Error> {
-    let bytes = postcard::to_stdvec(frame).map_err(|e| Error::Encode {
+    // Most frames are small; starting with room saves the reallocations of an
+    // empty buffer growing a few bytes at a time.
+    let bytes = postcard::to_extend(frame, Vec::with_capacity(256)).map_err(|e| Error::Encode {
         what: "a frame".into(),
         reason: e.to_string(),
     })?;

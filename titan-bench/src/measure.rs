@@ -1,0 +1,198 @@
+//! The measuring harness: closed-loop callers, a warm-up, then a fixed window.
+//!
+//! Every row is measured the same way. A run starts a [`Window`]: first the
+//! warm-up, whose calls are made but not counted, then the measured part.
+//! Closed-loop callers each make one call at a time, back to back; a call's
+//! latency runs from the end of the caller's previous call (or its start) to
+//! its own end, so each call costs one clock read. Calls that finish inside
+//! the measured part are counted and their latencies go into an
+//! [`hdrhistogram`]; throughput is those calls divided by the measured part's
+//! length.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+/// How long each row is warmed up and then measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Calls made before measuring, not counted.
+    pub warmup: Duration,
+    /// How long calls are counted.
+    pub duration: Duration,
+}
+
+impl Settings {
+    /// Starts a window now: the warm-up, then the measured part.
+    pub fn window(&self) -> Window {
+        let warm_end = Instant::now() + self.warmup;
+        Window {
+            warm_end,
+            end: warm_end + self.duration,
+        }
+    }
+}
+
+/// When the warm-up ends and when measuring ends.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    /// Calls that finish before this are warm-up.
+    pub warm_end: Instant,
+    /// Calls that finish after this are not counted, and callers stop.
+    pub end: Instant,
+}
+
+/// The largest latency the histograms hold (longer ones are clamped to it).
+const MAX_LATENCY_NS: u64 = 60_000_000_000;
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).expect("constant, valid bounds")
+}
+
+/// Records the calls of one caller (or of one pipelined connection).
+#[derive(Debug)]
+pub struct Recorder {
+    window: Window,
+    histogram: Histogram<u64>,
+    calls: u64,
+}
+
+impl Recorder {
+    /// A recorder for `window`.
+    pub fn new(window: Window) -> Recorder {
+        Recorder {
+            window,
+            histogram: histogram(),
+            calls: 0,
+        }
+    }
+
+    /// Records a call that ran from `start` to `end` (counted only if it ended
+    /// inside the measured part); returns whether the caller should go on.
+    pub fn record(&mut self, start: Instant, end: Instant) -> bool {
+        if end >= self.window.warm_end && end < self.window.end {
+            let nanos = u64::try_from(end.duration_since(start).as_nanos()).unwrap_or(u64::MAX);
+            self.histogram
+                .saturating_record(nanos.clamp(1, MAX_LATENCY_NS));
+            self.calls += 1;
+        }
+        end < self.window.end
+    }
+
+    /// What was measured.
+    pub fn finish(self) -> Measurement {
+        Measurement {
+            histogram: self.histogram,
+            calls: self.calls,
+            elapsed: self.window.end.duration_since(self.window.warm_end),
+        }
+    }
+}
+
+/// The outcome of measuring one row.
+#[derive(Debug, Clone)]
+pub struct Measurement {
+    histogram: Histogram<u64>,
+    /// Calls counted.
+    pub calls: u64,
+    /// How long calls were counted.
+    pub elapsed: Duration,
+}
+
+impl Measurement {
+    /// Adds the calls of another caller measured over the same window.
+    pub fn merge(&mut self, other: &Measurement) {
+        // Same bounds on both sides: adding cannot fail.
+        let _ = self.histogram.add(&other.histogram);
+        self.calls += other.calls;
+        self.elapsed = self.elapsed.max(other.elapsed);
+    }
+
+    /// The latency at quantile `q` (0.5 for the median).
+    pub fn quantile(&self, q: f64) -> Duration {
+        Duration::from_nanos(self.histogram.value_at_quantile(q))
+    }
+
+    /// The median latency.
+    pub fn p50(&self) -> Duration {
+        self.quantile(0.5)
+    }
+
+    /// The 99th percentile latency.
+    pub fn p99(&self) -> Duration {
+        self.quantile(0.99)
+    }
+
+    /// Calls per second.
+    pub fn throughput(&self) -> f64 {
+        self.calls as f64 / self.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
+}
+
+/// One caller's way of making a call: a proxy clone, a channel, a client.
+pub trait Call: Send + 'static {
+    /// Makes one call and waits for its reply.
+    fn call(&mut self) -> impl Future<Output = anyhow::Result<()>> + Send + '_;
+}
+
+/// Runs `concurrency` closed-loop callers, each a clone of `caller`, as tasks
+/// of the current runtime, through a warm-up and a measured window.
+pub async fn closed_loop<C: Call + Clone>(
+    settings: &Settings,
+    concurrency: usize,
+    caller: C,
+) -> anyhow::Result<Measurement> {
+    let window = settings.window();
+    let mut callers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let mut caller = caller.clone();
+        callers.spawn(async move {
+            let mut recorder = Recorder::new(window);
+            let mut start = Instant::now();
+            loop {
+                caller.call().await?;
+                let end = Instant::now();
+                if !recorder.record(start, end) {
+                    break;
+                }
+                start = end;
+            }
+            anyhow::Ok(recorder.finish())
+        });
+    }
+    drop(caller);
+    let mut total: Option<Measurement> = None;
+    while let Some(joined) = callers.join_next().await {
+        let measured = joined??;
+        match &mut total {
+            Some(total) => total.merge(&measured),
+            None => total = Some(measured),
+        }
+    }
+    total.ok_or_else(|| anyhow::anyhow!("no callers ran (concurrency 0)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_count_only_inside_the_window() {
+        let now = Instant::now();
+        let window = Window {
+            warm_end: now + Duration::from_millis(10),
+            end: now + Duration::from_millis(20),
+        };
+        let mut recorder = Recorder::new(window);
+        assert!(recorder.record(now, now + Duration::from_millis(5)));
+        assert!(recorder.record(now, now + Duration::from_millis(15)));
+        assert!(!recorder.record(now, now + Duration::from_millis(25)));
+        let measured = recorder.finish();
+        assert_eq!(measured.calls, 1);
+        assert_eq!(measured.elapsed, Duration::from_millis(10));
+        let p50 = measured.p50();
+        assert!(p50 >= Duration::from_millis(14) && p50 <= Duration::from_millis(16));
+        assert!((measured.throughput() - 100.0).abs() < 1e-6);
+    }
+}
