@@ -2,9 +2,9 @@
 //!
 //! `#[titan_core::main]` turns `async fn main` into a plain `fn main` that builds a
 //! tokio runtime and runs the body on it, as `#[tokio::main]` does. It goes
-//! through [`run`] so that the entry can grow a second role without changing the
-//! macro: when the wire issue lands, a binary started as a child process host
-//! will serve the process its parent asked for here instead of running `main`.
+//! through [`run`], which gives the entry its second role: a binary started as
+//! a child process ([`Isolation::Child`](crate::Isolation::Child)) hosts the
+//! process its parent asked for instead of running `main`.
 
 use std::future::Future;
 
