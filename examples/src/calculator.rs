@@ -112,3 +112,55 @@ impl Memory {
         self.values.get(&name).copied()
     }
 }
+
+/// Calls every arithmetic method of `calc`, prints each result and checks it:
+/// what the examples show, whatever stands behind the proxy (a local task, a
+/// child process, a server across TCP).
+pub async fn arithmetic(calc: &CalculatorProxy) -> anyhow::Result<()> {
+    let sum = calc.add(5, 3).await?;
+    println!("add(5, 3)            = {sum}");
+    anyhow::ensure!(sum == 8, "add(5, 3) returned {sum}");
+
+    let product = calc.mul(6, 7).await?;
+    println!("mul(6, 7)            = {product}");
+    anyhow::ensure!(product == 42, "mul(6, 7) returned {product}");
+
+    let quotient = calc.div(84, 2).await?;
+    println!("div(84, 2)           = {quotient}");
+    anyhow::ensure!(quotient == 42, "div(84, 2) returned {quotient}");
+
+    // The method's own error arrives typed, distinct from "the process is unreachable".
+    match calc.div(1, 0).await {
+        Err(CallError::Application(MathError::DivisionByZero)) => {
+            println!("div(1, 0)            = the calculator said: division by zero")
+        }
+        other => anyhow::bail!("expected a division-by-zero error, got {other:?}"),
+    }
+    match calc.mul(i64::MAX, 2).await {
+        Err(CallError::Application(error)) => {
+            println!("mul(i64::MAX, 2)     = the calculator said: {error}")
+        }
+        other => anyhow::bail!("expected an overflow error, got {other:?}"),
+    }
+
+    let total = calc.sum((1..=100).collect()).await?;
+    println!("sum(1..=100)         = {total}");
+    anyhow::ensure!(total == 5050, "sum(1..=100) returned {total}");
+    Ok(())
+}
+
+/// Calls `count` `n` times at once; the counts it returned, sorted. `count`
+/// takes `&mut self`, so the calls take turns and the counts are consecutive.
+pub async fn count_concurrently(calc: &CalculatorProxy, n: usize) -> Result<Vec<u64>, Error> {
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let calc = calc.clone();
+        calls.spawn(async move { calc.count().await });
+    }
+    let mut counts = Vec::with_capacity(n);
+    while let Some(joined) = calls.join_next().await {
+        counts.push(joined.map_err(|e| Error::Internal(e.to_string()))??);
+    }
+    counts.sort_unstable();
+    Ok(counts)
+}
