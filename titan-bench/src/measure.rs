@@ -90,6 +90,21 @@ impl Recorder {
     }
 }
 
+/// `calls` calls of `latency` each over one second: a made-up measurement for
+/// the tests of what reads measurements.
+#[cfg(test)]
+pub(crate) fn constant(latency: Duration, calls: u32) -> Measurement {
+    let now = Instant::now();
+    let mut recorder = Recorder::new(Window {
+        warm_end: now,
+        end: now + Duration::from_secs(1),
+    });
+    for _ in 0..calls {
+        recorder.record(now, now + latency);
+    }
+    recorder.finish()
+}
+
 /// The outcome of measuring one row.
 #[derive(Debug, Clone)]
 pub struct Measurement {

@@ -421,20 +421,7 @@ pub fn machine() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::{Recorder, Window};
-    use std::time::Instant;
-
-    fn measured(latency: Duration, calls: u32) -> Measurement {
-        let now = Instant::now();
-        let mut recorder = Recorder::new(Window {
-            warm_end: now,
-            end: now + Duration::from_secs(1),
-        });
-        for _ in 0..calls {
-            recorder.record(now, now + latency);
-        }
-        recorder.finish()
-    }
+    use crate::measure::constant as measured;
 
     #[test]
     fn latency_ratios_at_concurrency_one() {

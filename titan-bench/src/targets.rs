@@ -195,21 +195,8 @@ pub fn text(targets: &[Target]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::{Recorder, Window};
+    use crate::measure::constant as measured;
     use crate::report::Group;
-    use std::time::Instant;
-
-    fn measured(latency: Duration, calls: u32) -> Measurement {
-        let now = Instant::now();
-        let mut recorder = Recorder::new(Window {
-            warm_end: now,
-            end: now + Duration::from_secs(1),
-        });
-        for _ in 0..calls {
-            recorder.record(now, now + latency);
-        }
-        recorder.finish()
-    }
 
     #[test]
     fn local_targets_are_checked_and_missing_rows_are_not_run() {
