@@ -156,6 +156,51 @@ pub struct Request {
     pub deadline: Option<tokio::time::Instant>,
     /// The items of the method's stream argument, for methods that take one.
     pub stream: Option<ItemStream>,
+    /// The call key of a pool's hashing strategies (key-hash, consistent-hash):
+    /// set by [`Client::with_key`] or by a `#[key]` argument. It stays on this
+    /// side of a wire.
+    pub key: Option<CallKey>,
+}
+
+/// What a pool's hashing strategies route a call by: a stable 64-bit hash
+/// of a caller's key (a user id, a session, a tenant).
+///
+/// The hash is FNV-1a over the bytes [`Hash`](std::hash::Hash) writes, so
+/// it is the same in every process and every run, unlike `std`'s randomly
+/// seeded hasher.
+///
+/// ```
+/// use titan_core::CallKey;
+///
+/// assert_eq!(CallKey::of("user-42"), CallKey::of(&String::from("user-42")));
+/// assert_ne!(CallKey::of("user-42"), CallKey::of("user-43"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallKey(pub u64);
+
+impl CallKey {
+    /// The key of `value`.
+    pub fn of<K: std::hash::Hash + ?Sized>(value: &K) -> CallKey {
+        let mut hasher = Fnv64(0xcbf2_9ce4_8422_2325);
+        value.hash(&mut hasher);
+        CallKey(std::hash::Hasher::finish(&hasher))
+    }
+}
+
+/// 64-bit FNV-1a: stable across processes and runs.
+struct Fnv64(u64);
+
+impl std::hash::Hasher for Fnv64 {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 ^= u64::from(*byte);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
 }
 
 impl Request {
@@ -171,6 +216,7 @@ impl Request {
             payload,
             deadline: None,
             stream: None,
+            key: None,
         }
     }
 }
@@ -183,6 +229,7 @@ impl fmt::Debug for Request {
             .field("payload", &self.payload)
             .field("deadline", &self.deadline)
             .field("stream", &self.stream.is_some())
+            .field("key", &self.key)
             .finish()
     }
 }
@@ -305,6 +352,37 @@ impl Client {
             }),
             process,
         }
+    }
+}
+
+impl Client {
+    /// The same client with a call key on every call, for a pool whose
+    /// strategy routes by key ([key-hash or consistent-hash](crate::pool::Strategy)):
+    /// calls with the same key reach the same worker. It takes precedence over
+    /// a `#[key]` argument of the method. Elsewhere the key is ignored.
+    pub fn with_key<K: std::hash::Hash + ?Sized>(self, key: &K) -> Client {
+        let process = self.process;
+        Client {
+            caller: Arc::new(KeyCaller {
+                inner: self.caller,
+                key: CallKey::of(key),
+            }),
+            process,
+        }
+    }
+}
+
+/// Sets the call key of every request that passes through. The caller's
+/// explicit key takes precedence over one a `#[key]` argument set.
+struct KeyCaller {
+    inner: Arc<dyn Caller>,
+    key: CallKey,
+}
+
+impl Caller for KeyCaller {
+    fn call(&self, mut request: Request) -> BoxFuture<'static, Result<Response, Error>> {
+        request.key = Some(self.key);
+        self.inner.call(request)
     }
 }
 

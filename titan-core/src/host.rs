@@ -137,6 +137,7 @@ impl ServiceSet {
             payload: Payload::Encoded(request.payload.clone()),
             deadline,
             stream: None,
+            key: None,
         };
         Ok((served.client.clone(), call))
     }

@@ -59,11 +59,16 @@ pub mod definition;
 pub mod entry;
 pub mod error;
 pub mod framed;
+pub mod health;
 pub mod host;
 mod local;
 pub mod manager;
+pub mod metrics;
+mod os;
+pub mod pool;
 pub mod process;
 pub mod registry;
+pub mod restart;
 pub mod stream;
 mod streaming;
 pub mod wire;
@@ -73,7 +78,7 @@ mod worker;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use caller::{Caller, Client, ItemStream, Moved, Payload, Request, Response};
+pub use caller::{CallKey, Caller, Client, ItemStream, Moved, Payload, Request, Response};
 pub use definition::{ArgDefinition, MethodDefinition, MethodId, Receiver, ServiceDefinition};
 pub use error::{CallError, Error, ErrorCode};
 pub use manager::{

@@ -15,12 +15,13 @@ pub use ::postcard;
 pub use ::serde;
 pub use ::tokio;
 
-pub use crate::caller::{Client, ItemStream, Payload, Request, Response};
+pub use crate::caller::{CallKey, Client, ItemStream, Payload, Request, Response};
 pub use crate::definition::{
     ArgDefinition, MethodDefinition, MethodId, Receiver, ServiceDefinition,
 };
 pub use crate::entry::{Flavor, run};
 pub use crate::error::{CallError, Error};
+pub use crate::health::{Health, HealthCheck, HealthKind};
 pub use crate::process::{Process, Proxy};
 pub use crate::registry::Registration;
 pub use crate::stream::Stream;
@@ -55,6 +56,7 @@ pub async fn invoke(
         payload: args,
         deadline: None,
         stream,
+        key: None,
     };
     client.call(request).await
 }

@@ -55,6 +55,17 @@ pub trait Process: Sized + Send + Sync + 'static {
     #[doc(hidden)]
     fn init(config: Self::Config) -> impl Future<Output = Result<Self::State, Error>> + Send;
 
+    /// The `#[health_check]` methods, probed by the manager.
+    const HEALTH_CHECKS: &'static [crate::health::HealthCheck] = &[];
+
+    /// Runs the `#[on_shutdown]` method, if there is one: after a graceful
+    /// stop has drained the calls in flight, before the instance is dropped.
+    #[doc(hidden)]
+    fn on_shutdown(state: Arc<Self::State>) -> impl Future<Output = ()> + Send {
+        let _ = state;
+        std::future::ready(())
+    }
+
     /// The dispatch table: decodes the arguments of method `method` (and takes
     /// its stream argument, if it has one), calls it and replies in the form
     /// the arguments came in.
@@ -122,6 +133,13 @@ pub trait Proxy: Clone + Send + Sync + Sized + 'static {
     /// ```
     fn with_timeout(&self, timeout: std::time::Duration) -> Self {
         Self::from_client(self.client().clone().with_timeout(timeout))
+    }
+
+    /// The same proxy with a call key on every call, for a pool that routes
+    /// by key: calls with the same key reach the same worker. See
+    /// [`Client::with_key`].
+    fn with_key<K: std::hash::Hash + ?Sized>(&self, key: &K) -> Self {
+        Self::from_client(self.client().clone().with_key(key))
     }
 
     /// The managed process this proxy reaches, if it reaches exactly one.

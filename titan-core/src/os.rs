@@ -1,0 +1,1 @@
+//! Resource usage of child processes, read from the OS.
