@@ -189,8 +189,11 @@ impl ChildProcess {
         self.kill.cancel();
     }
 
-    /// After a drain: hangs up so that the child exits on its own, waits for it
-    /// up to `timeout`, then kills it. Returns whether it exited on its own.
+    /// After a drain: asks the child to stop over the wire (hangs up: its
+    /// host drains, runs `#[on_shutdown]` and exits), waits up to `timeout`,
+    /// then sends SIGTERM (which the child's host takes as the same request),
+    /// waits up to [`TERM_GRACE`] more, then kills it. Returns whether it
+    /// exited without SIGKILL.
     pub(crate) async fn finish(&self, timeout: Duration) -> bool {
         self.framed.close();
         drop(
@@ -200,20 +203,45 @@ impl ChildProcess {
                 .take(),
         );
         let mut exited = self.exited.clone();
-        let on_its_own = tokio::time::timeout(timeout, exited.wait_for(Option::is_some))
+        if tokio::time::timeout(timeout, exited.wait_for(Option::is_some))
             .await
-            .is_ok();
-        if !on_its_own {
-            tracing::warn!(
-                pid = self.pid,
-                "child did not exit within the shutdown timeout; killing it"
-            );
-            self.kill();
-            let _ = exited.wait_for(Option::is_some).await;
+            .is_ok()
+        {
+            return true;
         }
-        on_its_own
+        tracing::warn!(
+            pid = self.pid,
+            "child did not exit within the shutdown timeout; sending SIGTERM"
+        );
+        self.terminate();
+        if tokio::time::timeout(TERM_GRACE.min(timeout), exited.wait_for(Option::is_some))
+            .await
+            .is_ok()
+        {
+            return true;
+        }
+        tracing::warn!(pid = self.pid, "child ignored SIGTERM; killing it");
+        self.kill();
+        let _ = exited.wait_for(Option::is_some).await;
+        false
+    }
+
+    /// Sends SIGTERM, unless the child has been reaped already (its pid may
+    /// belong to another process by then).
+    fn terminate(&self) {
+        if self.exited.borrow().is_some() {
+            return;
+        }
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.pid).unwrap_or(i32::MAX));
+        if let Err(error) = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM) {
+            tracing::debug!(pid = self.pid, %error, "could not send SIGTERM");
+        }
     }
 }
+
+/// How long a child may take to exit after SIGTERM before it is killed (at
+/// most the shutdown timeout).
+pub const TERM_GRACE: Duration = Duration::from_secs(5);
 
 /// Encodes a config to send to a child.
 pub(crate) fn encode_config<T: Process>(config: &T::Config) -> Result<Vec<u8>, Error> {
@@ -591,7 +619,14 @@ pub async fn serve() -> Result<(), Error> {
             let control = client.process_id().and_then(|id| pm.control(id));
             let mut services = ServiceSet::new();
             services.insert(definition, client);
-            let mut hosting = std::pin::pin!(host::serve(stream, Arc::new(services), wire));
+            let terminate = CancellationToken::new();
+            let _on_sigterm = on_sigterm(terminate.clone());
+            let mut hosting = std::pin::pin!(host::serve_until(
+                stream,
+                Arc::new(services),
+                wire,
+                terminate
+            ));
             match control {
                 None => hosting.await,
                 // A child is its process's crash domain: when the process
@@ -654,6 +689,8 @@ async fn serve_listening(
     let services = Arc::new(services);
     let mut connections = tokio::task::JoinSet::new();
     let mut byte = [0_u8; 1];
+    let terminate = CancellationToken::new();
+    let _on_sigterm = on_sigterm(terminate.clone());
     let outcome = loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -664,6 +701,7 @@ async fn serve_listening(
             },
             // The parent hung up (or wrote, which it never does): time to go.
             _ = lifeline.read(&mut byte) => break Ok(()),
+            () = terminate.cancelled() => break Ok(()),
             () = async {
                 match &control {
                     Some(control) => crashed(control).await,
@@ -740,6 +778,34 @@ impl Listener {
         if let ListenerKind::Unix(_, path) = &self.inner {
             let _ = std::fs::remove_file(path);
         }
+    }
+}
+
+/// Cancels `terminate` when this OS process gets SIGTERM: a child takes it as
+/// a request to stop gracefully, the way its parent hanging up is one. The
+/// returned guard stops listening when dropped.
+fn on_sigterm(terminate: CancellationToken) -> Option<StopListening> {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut sigterm) => Some(StopListening(tokio::spawn(async move {
+            if sigterm.recv().await.is_some() {
+                tracing::debug!("SIGTERM: stopping gracefully");
+                terminate.cancel();
+            }
+        }))),
+        Err(error) => {
+            tracing::debug!(%error, "cannot listen for SIGTERM");
+            None
+        }
+    }
+}
+
+/// Ends the SIGTERM listener when dropped.
+struct StopListening(tokio::task::JoinHandle<()>);
+
+impl Drop for StopListening {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

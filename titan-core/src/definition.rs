@@ -64,7 +64,8 @@ pub struct ArgDefinition {
     pub ty: &'static str,
 }
 
-/// One `#[public]` method of a process.
+/// One method of a process's interface: a `#[public]` method, or a
+/// `#[health_check]` (whose `result` is `"Health"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct MethodDefinition {
     /// The method's name.
@@ -73,6 +74,11 @@ pub struct MethodDefinition {
     pub id: MethodId,
     /// Its arguments, in order.
     pub args: &'static [ArgDefinition],
+    /// The name of its `#[key]` argument, if it has one: a pool whose
+    /// strategy routes by key (key-hash, consistent-hash) sends calls with
+    /// equal values of that argument to the same worker. A key the caller
+    /// sets with [`Proxy::with_key`](crate::Proxy::with_key) takes precedence.
+    pub key: Option<&'static str>,
     /// The success type as written (`T` of `Result<T, E>`, or the whole return type).
     pub result: &'static str,
     /// The application error type as written, for methods returning `Result<T, E>`.

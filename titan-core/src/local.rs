@@ -67,6 +67,11 @@ impl Control {
         self.in_flight.load(Ordering::Acquire)
     }
 
+    /// Whether the process takes calls: neither stopping nor down.
+    pub(crate) fn is_running(&self) -> bool {
+        self.phase.load(Ordering::Acquire) == RUNNING
+    }
+
     /// Whether the process is down (stopped, killed or crashed).
     pub(crate) fn is_down(&self) -> bool {
         self.phase.load(Ordering::Acquire) == DOWN

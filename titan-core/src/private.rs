@@ -50,15 +50,38 @@ pub async fn invoke(
     args: Payload,
     stream: Option<ItemStream>,
 ) -> Result<Response, Error> {
+    invoke_keyed(client, service, method, args, stream, None).await
+}
+
+/// [`invoke`] with the call key of the method's `#[key]` argument. A key the
+/// caller set with `with_key` replaces it further down the client.
+pub async fn invoke_keyed(
+    client: &Client,
+    service: &'static ServiceDefinition,
+    method: &'static MethodDefinition,
+    args: Payload,
+    stream: Option<ItemStream>,
+    key: Option<CallKey>,
+) -> Result<Response, Error> {
     let request = Request {
         service,
         method,
         payload: args,
         deadline: None,
         stream,
-        key: None,
+        key,
     };
     client.call(request).await
+}
+
+/// The call key of a `#[key]` argument, taken before the argument is packed.
+pub fn key_of<K: Keyable + ?Sized>(value: &K) -> Option<CallKey> {
+    Some(CallKey::of(value))
+}
+
+/// The answer of a `#[health_check]` method, as it travels.
+pub fn into_health<T: HealthAnswer>(answer: T) -> Health {
+    answer.into()
 }
 
 /// Takes the reply of [`invoke`] as an `R`.
@@ -262,6 +285,25 @@ impl<T: DeserializeOwned> WireDeserialize for T {}
 )]
 pub trait WireSend: Send + 'static {}
 impl<T: Send + 'static> WireSend for T {}
+
+/// A type that can be a call key (`#[key]`): `Hash`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a call key: it does not implement `Hash`",
+    label = "not `Hash`, so this `#[key]` argument cannot route the call",
+    note = "add `#[derive(Hash, PartialEq, Eq)]` to `{Self}`, or mark another argument `#[key]`"
+)]
+pub trait Keyable: std::hash::Hash {}
+impl<T: std::hash::Hash + ?Sized> Keyable for T {}
+
+/// What a `#[health_check]` method may return: anything that converts into [`Health`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a health answer: a `#[health_check]` method returns `Health`, `HealthStatus` or `bool`",
+    label = "not `Health`, `HealthStatus` or `bool`",
+    note = "return `Health::healthy()`, `Health::degraded(why)` or `Health::unhealthy(why)`, a `HealthStatus`, or `true` for healthy; \
+            or implement `From<{Self}> for titan_core::health::Health`"
+)]
+pub trait HealthAnswer: Into<Health> {}
+impl<T: Into<Health>> HealthAnswer for T {}
 
 /// Asserts that a method's future may run on any worker thread.
 pub fn assert_send_future<F: std::future::Future + Send>(future: F) -> F {

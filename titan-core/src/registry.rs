@@ -52,7 +52,9 @@ impl Registration {
     }
 
     /// Spawns an instance in `pm` from a postcard-encoded config and returns an
-    /// untyped [`Client`] to it.
+    /// untyped [`Client`] to it, for a host that serves it to others. The
+    /// instance is not restarted nor probed here: whoever started the host
+    /// (a parent process) supervises it.
     pub async fn start(&self, pm: &ProcessManager, config: Vec<u8>) -> Result<Client, Error> {
         (self.start)(pm.clone(), config).await
     }
@@ -77,7 +79,7 @@ fn start<T: Process>(
             reason: e.to_string(),
         })?;
         let proxy = pm
-            .spawn_with::<T>(SpawnOptions::new().config(config))
+            .spawn_with::<T>(SpawnOptions::new().unsupervised().config(config))
             .await?;
         Ok(proxy.client().clone())
     })

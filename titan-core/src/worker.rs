@@ -276,6 +276,11 @@ async fn serve_jobs<T: Process>(
     }
     // Already down, unless every caller is gone: then in-flight calls finish first.
     control.stop(drain).await;
+    // A graceful stop (not a kill or a crash) ends with `#[on_shutdown]`, here
+    // on the worker's own thread, bounded by the join timeout of the stop.
+    if control.status() == crate::manager::ProcessStatus::Stopped {
+        T::on_shutdown(state).await;
+    }
 }
 
 /// How many items a stream returned by a worker's method may run ahead of

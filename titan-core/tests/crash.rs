@@ -11,6 +11,12 @@ use support::poll_once;
 use titan_core::ProcessStatus;
 use titan_core::prelude::*;
 
+/// These tests are about the crash itself, so nothing restarts the process
+/// (`tests/restart.rs` covers restarting).
+fn left_down() -> SpawnOptions {
+    SpawnOptions::new().restart(RestartPolicy::never())
+}
+
 const HANG_GUARD: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
@@ -58,7 +64,7 @@ fn crash_reason(error: &Error) -> &str {
 #[tokio::test]
 async fn a_panicking_method_fails_the_call_with_process_crashed_and_its_message() {
     let pm = ProcessManager::new();
-    let fragile = pm.spawn::<Fragile>().await.expect("spawns");
+    let fragile = pm.spawn_with::<Fragile>(left_down()).await.expect("spawns");
     let id = fragile.process_id().expect("managed");
 
     let err = tokio::time::timeout(HANG_GUARD, fragile.explode(42))
@@ -75,7 +81,7 @@ async fn a_panicking_method_fails_the_call_with_process_crashed_and_its_message(
 #[tokio::test]
 async fn a_panic_marks_the_process_crashed() {
     let pm = ProcessManager::new();
-    let fragile = pm.spawn::<Fragile>().await.expect("spawns");
+    let fragile = pm.spawn_with::<Fragile>(left_down()).await.expect("spawns");
     let id = fragile.process_id().expect("managed");
     assert_eq!(pm.get(id).expect("listed").status, ProcessStatus::Running);
 
@@ -89,7 +95,7 @@ async fn a_panic_marks_the_process_crashed() {
 #[tokio::test]
 async fn calls_after_a_crash_get_process_crashed_too() {
     let pm = ProcessManager::new();
-    let fragile = pm.spawn::<Fragile>().await.expect("spawns");
+    let fragile = pm.spawn_with::<Fragile>(left_down()).await.expect("spawns");
 
     fragile.explode(1).await.expect_err("panicked");
     for _ in 0..3 {
@@ -104,7 +110,7 @@ async fn calls_after_a_crash_get_process_crashed_too() {
 #[tokio::test]
 async fn a_crash_fails_the_other_calls_in_flight() {
     let pm = ProcessManager::new();
-    let fragile = pm.spawn::<Fragile>().await.expect("spawns");
+    let fragile = pm.spawn_with::<Fragile>(left_down()).await.expect("spawns");
 
     let waiting = fragile.never();
     tokio::pin!(waiting);
@@ -121,7 +127,7 @@ async fn a_crash_fails_the_other_calls_in_flight() {
 #[tokio::test]
 async fn a_panic_under_the_exclusive_lock_crashes_without_deadlocking() {
     let pm = ProcessManager::new();
-    let fragile = pm.spawn::<Fragile>().await.expect("spawns");
+    let fragile = pm.spawn_with::<Fragile>(left_down()).await.expect("spawns");
 
     let err = fragile.explode_while_writing().await.expect_err("panicked");
     assert!(
@@ -138,8 +144,8 @@ async fn a_panic_under_the_exclusive_lock_crashes_without_deadlocking() {
 #[tokio::test]
 async fn a_crash_leaves_other_processes_serving() {
     let pm = ProcessManager::new();
-    let broken = pm.spawn::<Fragile>().await.expect("spawns");
-    let healthy = pm.spawn::<Fragile>().await.expect("spawns");
+    let broken = pm.spawn_with::<Fragile>(left_down()).await.expect("spawns");
+    let healthy = pm.spawn_with::<Fragile>(left_down()).await.expect("spawns");
 
     broken.explode(3).await.expect_err("panicked");
     assert_eq!(healthy.ping().await.expect("unaffected"), "pong");
@@ -153,7 +159,7 @@ async fn a_crash_leaves_other_processes_serving() {
 #[tokio::test]
 async fn shutdown_succeeds_with_a_crashed_process() {
     let pm = ProcessManager::new();
-    let fragile = pm.spawn::<Fragile>().await.expect("spawns");
+    let fragile = pm.spawn_with::<Fragile>(left_down()).await.expect("spawns");
     fragile.explode(9).await.expect_err("panicked");
 
     tokio::time::timeout(HANG_GUARD, pm.shutdown())

@@ -50,6 +50,7 @@ fn request(secs: u64, deadline: Option<Instant>) -> Request {
         payload: Payload::value((secs,)),
         deadline,
         stream: None,
+        key: None,
     }
 }
 

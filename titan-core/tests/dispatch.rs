@@ -46,6 +46,7 @@ static MISSING: MethodDefinition = MethodDefinition {
     name: "mul",
     id: MethodId::of("mul"),
     args: &[],
+    key: None,
     result: "i64",
     error: None,
     receiver: Receiver::Shared,
@@ -61,6 +62,7 @@ fn request(method: &'static MethodDefinition, payload: Payload) -> Request {
         payload,
         deadline: None,
         stream: None,
+        key: None,
     }
 }
 
@@ -225,6 +227,7 @@ mod service_identity {
             payload: Payload::value(()),
             deadline: None,
             stream: None,
+            key: None,
         }
     }
 

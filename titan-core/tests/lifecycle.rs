@@ -310,9 +310,7 @@ async fn spawn_after_shutdown_is_unavailable() {
 #[tokio::test(start_paused = true)]
 async fn the_shutdown_timeout_cuts_off_a_call_that_never_finishes() {
     let timeout = Duration::from_secs(5);
-    let pm = ProcessManager::with_options(ManagerOptions {
-        shutdown_timeout: timeout,
-    });
+    let pm = ProcessManager::with_options(ManagerOptions::new().shutdown_timeout(timeout));
     let plain = pm.spawn::<Plain>().await.expect("spawns");
 
     let call = plain.never();
@@ -383,9 +381,7 @@ async fn stop_drains_one_process_and_leaves_the_others_running() {
 
 #[tokio::test(start_paused = true)]
 async fn stop_uses_the_shutdown_timeout_too() {
-    let pm = ProcessManager::with_options(ManagerOptions {
-        shutdown_timeout: Duration::from_secs(2),
-    });
+    let pm = ProcessManager::with_options(ManagerOptions::new().shutdown_timeout(Duration::from_secs(2)));
     let plain = pm.spawn::<Plain>().await.expect("spawns");
     let id = id_of(&plain);
 

@@ -95,6 +95,7 @@ fn encoded_request(method: &str, args: &impl serde::Serialize) -> Request {
         payload: Payload::encode(args).expect("encodes"),
         deadline: None,
         stream: None,
+        key: None,
     }
 }
 
@@ -247,6 +248,7 @@ async fn undecodable_encoded_arguments_fail_the_call_and_the_process_keeps_servi
         payload: Payload::Encoded(bytes::Bytes::from_static(&[0xff; 8])),
         deadline: None,
         stream: None,
+        key: None,
     };
     let err = client.call(garbage).await.expect_err("garbage arguments");
     assert!(matches!(err, Error::Decode { .. }), "{err:?}");
@@ -304,6 +306,7 @@ async fn a_registration_with_a_unit_config_starts_from_its_encoding() {
             payload: Payload::encode(&()).expect("encodes"),
             deadline: None,
             stream: None,
+            key: None,
         })
         .await
         .expect("call succeeds");

@@ -210,6 +210,7 @@ async fn a_client_is_a_tower_service() {
             payload: titan_core::Payload::value((20_i64, 22_i64)),
             deadline: None,
             stream: None,
+            key: None,
         })
         .await
         .expect("call succeeds");

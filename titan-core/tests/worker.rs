@@ -262,10 +262,12 @@ impl Doomed {
     fn ping(&self) {}
 }
 
+/// Left down when it crashes: these tests are about the crash itself.
 fn on_worker<C>(config: C) -> SpawnOptions<C> {
     SpawnOptions::new()
         .config(config)
         .isolation(Isolation::Worker)
+        .restart(RestartPolicy::never())
 }
 
 async fn worker(pm: &ProcessManager) -> (ProbeProxy, Arc<Shared>) {
@@ -632,6 +634,7 @@ async fn a_call_past_its_deadline_fails_and_the_worker_drops_the_work() {
         payload: Payload::value((3_600_u64,)),
         deadline: Some(tokio::time::Instant::now() + Duration::from_millis(20)),
         stream: None,
+        key: None,
     };
     let err = tokio::time::timeout(HANG_GUARD, probe.client().call(request))
         .await

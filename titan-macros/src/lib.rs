@@ -12,6 +12,7 @@
 use proc_macro::TokenStream;
 
 mod diagnostics;
+mod duration;
 mod entry;
 mod names;
 mod process;
@@ -32,6 +33,26 @@ pub fn public(_args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn init(_args: TokenStream, item: TokenStream) -> TokenStream {
     process::misplaced("init", item.into()).into()
+}
+
+/// Marks a method of a `#[process]` impl block as a health check. Documented on
+/// `titan_core::health_check`.
+#[proc_macro_attribute]
+pub fn health_check(_args: TokenStream, item: TokenStream) -> TokenStream {
+    process::misplaced("health_check", item.into()).into()
+}
+
+/// Marks the method a process runs when it stops. Documented on `titan_core::on_shutdown`.
+#[proc_macro_attribute]
+pub fn on_shutdown(_args: TokenStream, item: TokenStream) -> TokenStream {
+    process::misplaced("on_shutdown", item.into()).into()
+}
+
+/// Marks the argument a call is routed by. Documented on `titan_core::key`;
+/// `#[process]` consumes it, so this only runs where it is misplaced.
+#[proc_macro_attribute]
+pub fn key(_args: TokenStream, item: TokenStream) -> TokenStream {
+    process::misplaced_key(item.into()).into()
 }
 
 /// Runs `async fn main` on a tokio runtime. Documented on `titan_core::main`.

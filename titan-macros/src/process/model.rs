@@ -1,5 +1,7 @@
 //! The validated model of a process: what `expand` reads, and nothing else.
 
+use std::time::Duration;
+
 use proc_macro2::Span;
 use syn::{Attribute, Ident, Type};
 
@@ -14,13 +16,19 @@ pub(crate) struct Service {
     pub(crate) name: String,
     pub(crate) version: String,
     pub(crate) description: String,
+    /// The interface: `#[public]` and `#[health_check]` methods, in declaration order.
     pub(crate) methods: Vec<Method>,
     pub(crate) init: Option<Init>,
-    /// Some method takes `&mut self`: the instance sits behind a lock.
+    /// The `#[health_check]`s, in declaration order.
+    pub(crate) health_checks: Vec<HealthCheck>,
+    pub(crate) on_shutdown: Option<OnShutdown>,
+    /// Some method (or the shutdown hook) takes `&mut self`: the instance
+    /// sits behind a lock.
     pub(crate) needs_lock: bool,
 }
 
-/// A `#[public]` method, checked.
+/// A method of the interface, checked: `#[public]`, or `#[health_check]`
+/// (whose output is [`Output::Health`]).
 pub(crate) struct Method {
     pub(crate) ident: Ident,
     /// The method's visibility, which its proxy method shares.
@@ -29,6 +37,8 @@ pub(crate) struct Method {
     pub(crate) exclusive: bool,
     pub(crate) is_async: bool,
     pub(crate) args: Vec<Arg>,
+    /// The index in `args` of the `#[key]` argument.
+    pub(crate) key: Option<usize>,
     pub(crate) output: Output,
     /// `#[doc]` attributes, carried over to the proxy.
     pub(crate) docs: Vec<Attribute>,
@@ -55,6 +65,35 @@ pub(crate) enum Output {
     Fallible { ok: Type, err: Type },
     /// `Stream<T>` or `impl Stream<Item = T>`: items of type `T`.
     Stream(Type),
+    /// A `#[health_check]`'s answer, of a type that converts into `Health`;
+    /// it travels as a `Health`.
+    Health(Type),
+}
+
+/// A `#[health_check]`, checked.
+pub(crate) struct HealthCheck {
+    /// Its method's index in [`Service::methods`].
+    pub(crate) method: usize,
+    pub(crate) kind: HealthKind,
+    pub(crate) interval: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) failure_threshold: u32,
+}
+
+/// `titan_core::health::HealthKind`, at compile time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HealthKind {
+    Liveness,
+    Readiness,
+    Startup,
+}
+
+/// The `#[on_shutdown]` hook, checked.
+pub(crate) struct OnShutdown {
+    pub(crate) ident: Ident,
+    pub(crate) is_async: bool,
+    /// Takes `&mut self`.
+    pub(crate) exclusive: bool,
 }
 
 /// The `#[init]` constructor, checked.

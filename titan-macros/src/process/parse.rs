@@ -1,13 +1,16 @@
 //! Parsing: the attribute's options (darling) and the impl block's shape (syn),
-//! with Titan's marker attributes taken off the item. No rule is checked here
-//! beyond "is this an impl block at all"; `validate` checks the rest.
+//! with Titan's marker attributes (on methods) and `#[key]` (on arguments) taken
+//! off the item. No rule is checked here beyond "is this an impl block at all";
+//! `validate` checks the rest.
 
 use darling::FromMeta;
 use darling::util::SpannedValue;
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 use syn::spanned::Spanned;
-use syn::{Attribute, ImplItem, Item, ItemImpl, Signature};
+use syn::{Attribute, FnArg, ImplItem, Item, ItemImpl, Meta, Signature};
+
+use crate::duration::DurationOption;
 
 /// The options of `#[process(...)]`.
 #[derive(Debug, Default, FromMeta)]
@@ -20,11 +23,56 @@ pub(crate) struct ProcessArgs {
     pub(crate) description: Option<String>,
 }
 
+/// The options of `#[health_check(...)]`, as written; `validate` reads them.
+#[derive(Debug, Default, FromMeta)]
+pub(crate) struct HealthCheckArgs {
+    /// `"liveness"` (default), `"readiness"` or `"startup"`.
+    pub(crate) kind: Option<KindOption>,
+    /// How often the check is probed; default `"10s"`.
+    pub(crate) interval: Option<DurationOption>,
+    /// How long a probe may take; default `"1s"`.
+    pub(crate) timeout: Option<DurationOption>,
+    /// Failures in a row that fail the check; default 3.
+    pub(crate) failure_threshold: Option<SpannedValue<u32>>,
+}
+
+/// The options `#[health_check]` takes, for messages.
+pub(crate) const HEALTH_CHECK_OPTIONS: &[&str] =
+    &["kind", "interval", "timeout", "failure_threshold"];
+
+/// `kind = "readiness"` as written: the string and where it is.
+#[derive(Debug, Clone)]
+pub(crate) struct KindOption {
+    pub(crate) text: String,
+    pub(crate) span: proc_macro2::Span,
+}
+
+impl FromMeta for KindOption {
+    fn from_expr(expr: &syn::Expr) -> darling::Result<Self> {
+        match expr {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(text),
+                ..
+            }) => Ok(KindOption {
+                text: text.value(),
+                span: text.span(),
+            }),
+            syn::Expr::Group(group) => Self::from_expr(&group.expr),
+            other => Err(darling::Error::custom(
+                "write the kind as a string: `kind = \"liveness\"`, `\"readiness\"` or `\"startup\"`",
+            )
+            .with_span(other)),
+        }
+    }
+}
+
 /// Which Titan marker an attribute is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum MarkerKind {
     Public,
     Init,
+    HealthCheck,
+    OnShutdown,
 }
 
 impl MarkerKind {
@@ -32,6 +80,8 @@ impl MarkerKind {
         match self {
             MarkerKind::Public => "public",
             MarkerKind::Init => "init",
+            MarkerKind::HealthCheck => "health_check",
+            MarkerKind::OnShutdown => "on_shutdown",
         }
     }
 }
@@ -40,11 +90,22 @@ impl MarkerKind {
 pub(crate) struct Marker {
     pub(crate) kind: MarkerKind,
     pub(crate) attr: Attribute,
+    /// For `#[health_check]`: its options, or what is wrong with them.
+    pub(crate) health: Option<darling::Result<HealthCheckArgs>>,
+}
+
+/// A `#[key]` found on an argument.
+pub(crate) struct KeyMarker {
+    /// The argument's position in the signature's inputs (`self` counts).
+    pub(crate) input: usize,
+    pub(crate) attr: Attribute,
 }
 
 /// A function in the impl block, with its markers.
 pub(crate) struct RawMethod {
     pub(crate) markers: Vec<Marker>,
+    /// `#[key]`s on its arguments, taken off the signature.
+    pub(crate) keys: Vec<KeyMarker>,
     pub(crate) vis: syn::Visibility,
     pub(crate) sig: Signature,
     pub(crate) docs: Vec<Attribute>,
@@ -81,6 +142,7 @@ pub(crate) fn parse(args: TokenStream, item: TokenStream) -> Result<RawProcess, 
     for impl_item in &mut item_impl.items {
         if let ImplItem::Fn(function) = impl_item {
             let markers = take_markers(&mut function.attrs);
+            let keys = take_keys(&mut function.sig);
             let docs = function
                 .attrs
                 .iter()
@@ -89,6 +151,7 @@ pub(crate) fn parse(args: TokenStream, item: TokenStream) -> Result<RawProcess, 
                 .collect();
             methods.push(RawMethod {
                 markers,
+                keys,
                 vis: function.vis.clone(),
                 sig: function.sig.clone(),
                 docs,
@@ -118,9 +181,11 @@ fn take_markers(attrs: &mut Vec<Attribute>) -> Vec<Marker> {
     let mut markers = Vec::new();
     attrs.retain(|attr| match marker_kind(attr) {
         Some(kind) => {
+            let health = (kind == MarkerKind::HealthCheck).then(|| health_check_args(attr));
             markers.push(Marker {
                 kind,
                 attr: attr.clone(),
+                health,
             });
             false
         }
@@ -129,22 +194,66 @@ fn take_markers(attrs: &mut Vec<Attribute>) -> Vec<Marker> {
     markers
 }
 
-/// `#[public]`, `#[titan_core::public]`, and the same for `init`.
+/// Removes `#[key]` from the arguments of `sig` (wherever it is: `validate`
+/// decides whether it belongs there) and returns where each one was.
+pub(crate) fn take_keys(sig: &mut Signature) -> Vec<KeyMarker> {
+    let mut keys = Vec::new();
+    for (input, arg) in sig.inputs.iter_mut().enumerate() {
+        let attrs = match arg {
+            FnArg::Receiver(receiver) => &mut receiver.attrs,
+            FnArg::Typed(pat_type) => &mut pat_type.attrs,
+        };
+        attrs.retain(|attr| {
+            if is_titan_attr(attr, "key") {
+                keys.push(KeyMarker {
+                    input,
+                    attr: attr.clone(),
+                });
+                false
+            } else {
+                true
+            }
+        });
+    }
+    keys
+}
+
+/// The options of one `#[health_check]`: none for the bare attribute.
+fn health_check_args(attr: &Attribute) -> darling::Result<HealthCheckArgs> {
+    match &attr.meta {
+        Meta::Path(_) => Ok(HealthCheckArgs::default()),
+        Meta::List(list) => crate::diagnostics::parse_options(
+            list.tokens.clone(),
+            "health_check",
+            HEALTH_CHECK_OPTIONS,
+            "kind = \"readiness\"",
+        ),
+        Meta::NameValue(name_value) => Err(darling::Error::custom(
+            "`#[health_check]` options go in parentheses: \
+             `#[health_check(kind = \"readiness\", interval = \"10s\")]`",
+        )
+        .with_span(&name_value.value)),
+    }
+}
+
+/// `#[public]`, `#[titan_core::public]`, and the same for the other markers.
 fn marker_kind(attr: &Attribute) -> Option<MarkerKind> {
+    [
+        MarkerKind::Public,
+        MarkerKind::Init,
+        MarkerKind::HealthCheck,
+        MarkerKind::OnShutdown,
+    ]
+    .into_iter()
+    .find(|kind| is_titan_attr(attr, kind.name()))
+}
+
+/// `#[name]` or `#[titan_core::name]`.
+fn is_titan_attr(attr: &Attribute, name: &str) -> bool {
     let path = attr.path();
-    let last = path.segments.last()?;
     let qualified_ok = path.segments.len() == 1
         || (path.segments.len() == 2 && path.segments[0].ident == "titan_core");
-    if !qualified_ok {
-        return None;
-    }
-    if last.ident == "public" {
-        Some(MarkerKind::Public)
-    } else if last.ident == "init" {
-        Some(MarkerKind::Init)
-    } else {
-        None
-    }
+    qualified_ok && path.segments.last().is_some_and(|last| last.ident == name)
 }
 
 /// The error for `#[process]` on something other than an impl block.

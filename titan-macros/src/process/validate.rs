@@ -12,10 +12,12 @@ use syn::{
     Signature, Type,
 };
 
-use super::model::{Arg, Init, Method, Output, Service};
-use super::parse::{MarkerKind, RawMethod, RawProcess};
+use super::model::{Arg, Init, Method, OnShutdown, Output, Service};
+use super::parse::{HealthCheckArgs, Marker, MarkerKind, RawMethod, RawProcess};
 use crate::diagnostics::Diagnostics;
 use crate::names;
+
+mod hooks;
 
 /// Checks `raw` and builds the model `expand` reads.
 pub(crate) fn validate(raw: &RawProcess) -> Result<Service, Diagnostics> {
@@ -100,68 +102,63 @@ pub(crate) fn validate(raw: &RawProcess) -> Result<Service, Diagnostics> {
 
     let mut methods = Vec::new();
     let mut init: Option<Init> = None;
+    let mut health_checks = Vec::new();
+    let mut on_shutdown: Option<OnShutdown> = None;
     for method in &raw.methods {
-        let public = method.markers.iter().find(|m| m.kind == MarkerKind::Public);
-        let inits: Vec<_> = method
-            .markers
-            .iter()
-            .filter(|m| m.kind == MarkerKind::Init)
-            .collect();
-        for marker in &method.markers {
-            let message = format!(
-                "`#[{name}]` takes no arguments: remove them and write plain `#[{name}]`",
-                name = marker.kind.name()
-            );
-            match &marker.attr.meta {
-                Meta::Path(_) => {}
-                Meta::List(list) => diag.error_at(list.delimiter.span().join(), message),
-                Meta::NameValue(name_value) => diag.error(&name_value.value, message),
-            }
-        }
-        let publics = method
-            .markers
-            .iter()
-            .filter(|m| m.kind == MarkerKind::Public)
-            .count();
-        if publics > 1 {
-            diag.error(
-                &method.sig.ident,
-                "`#[public]` is given more than once on this method",
-            );
-        }
-        if let (Some(public), Some(first_init)) = (public, inits.first()) {
-            let _ = public;
-            diag.error(
-                &first_init.attr,
-                "a method cannot be both `#[public]` and `#[init]`: `#[init]` builds the process, `#[public]` methods serve calls",
-            );
+        check_marker_options(method, &mut diag);
+        let Some(role) = role(method, &mut diag) else {
             continue;
+        };
+        if role != Role::Public {
+            reject_keys(method, role, &mut diag);
         }
-        if let Some(public) = public {
-            let _ = public;
-            if let Some(method) = check_method(method, &type_ident, &item.self_ty, &mut diag) {
-                methods.push(method);
+        match role {
+            Role::Public => {
+                if let Some(method) = check_method(method, &item.self_ty, &mut diag) {
+                    methods.push(method);
+                }
             }
-        } else if !inits.is_empty() {
-            for extra in inits.iter().skip(1) {
-                diag.error(
-                    &extra.attr,
-                    "`#[init]` is given more than once on this function",
-                );
+            Role::HealthCheck(options) => {
+                let index = methods.len();
+                if let Some((method, check)) =
+                    hooks::check_health_check(method, options, index, &item.self_ty, &mut diag)
+                {
+                    methods.push(method);
+                    health_checks.push(check);
+                }
             }
-            let span = inits[0].attr.span();
-            if let Some(previous) = &init {
-                diag.error(
-                    &inits[0].attr,
-                    format!(
-                        "a process has at most one `#[init]` constructor, and `{}` already is one: \
-                         remove `#[init]` from `{}` or from `{}`",
-                        previous.ident, method.sig.ident, previous.ident
-                    ),
-                );
-            } else if let Some(checked) = check_init(&method.sig, span, &type_ident, &mut diag) {
-                init = Some(checked);
+            Role::Init(marker) => {
+                let span = marker.attr.span();
+                if let Some(previous) = &init {
+                    diag.error(
+                        &marker.attr,
+                        format!(
+                            "a process has at most one `#[init]` constructor, and `{}` already is one: \
+                             remove `#[init]` from `{}` or from `{}`",
+                            previous.ident, method.sig.ident, previous.ident
+                        ),
+                    );
+                } else if let Some(checked) = check_init(&method.sig, span, &type_ident, &mut diag)
+                {
+                    init = Some(checked);
+                }
             }
+            Role::OnShutdown(marker) => {
+                if let Some(previous) = &on_shutdown {
+                    diag.error(
+                        &marker.attr,
+                        format!(
+                            "a process has at most one `#[on_shutdown]` hook, and `{previous}` already is one: \
+                             call `{this}` from `{previous}` and remove `#[on_shutdown]` from `{this}`",
+                            previous = previous.ident,
+                            this = method.sig.ident,
+                        ),
+                    );
+                } else if let Some(checked) = hooks::check_on_shutdown(&method.sig, &mut diag) {
+                    on_shutdown = Some(checked);
+                }
+            }
+            Role::Helper => {}
         }
     }
 
@@ -170,7 +167,8 @@ pub(crate) fn validate(raw: &RawProcess) -> Result<Service, Diagnostics> {
     if !diag.is_empty() {
         return Err(diag);
     }
-    let needs_lock = methods.iter().any(|m| m.exclusive);
+    let needs_lock = methods.iter().any(|m| m.exclusive)
+        || on_shutdown.as_ref().is_some_and(|hook| hook.exclusive);
     Ok(Service {
         self_ty: (*item.self_ty).clone(),
         proxy: format_ident!("{}Proxy", type_ident),
@@ -180,8 +178,186 @@ pub(crate) fn validate(raw: &RawProcess) -> Result<Service, Diagnostics> {
         description,
         methods,
         init,
+        health_checks,
+        on_shutdown,
         needs_lock,
     })
+}
+
+/// What a function of the impl block is, by its markers.
+#[derive(Clone, Copy)]
+enum Role<'a> {
+    /// `#[public]`: part of the interface.
+    Public,
+    /// `#[health_check(...)]`, with its options: part of the interface too.
+    HealthCheck(&'a HealthCheckArgs),
+    /// `#[init]`: the constructor.
+    Init(&'a Marker),
+    /// `#[on_shutdown]`: the hook run when the process stops.
+    OnShutdown(&'a Marker),
+    /// No marker: the user's own helper, left alone.
+    Helper,
+}
+
+impl PartialEq for Role<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+}
+
+/// Options given to markers that take none, and whatever darling found wrong
+/// with `#[health_check(...)]`'s.
+fn check_marker_options(method: &RawMethod, diag: &mut Diagnostics) {
+    for marker in &method.markers {
+        if let Some(Err(error)) = &marker.health {
+            diag.push_darling(error.clone());
+            continue;
+        }
+        if marker.kind == MarkerKind::HealthCheck {
+            continue;
+        }
+        no_arguments(&marker.attr, marker.kind.name(), diag);
+    }
+}
+
+/// `#[name]` takes no arguments.
+fn no_arguments(attr: &syn::Attribute, name: &str, diag: &mut Diagnostics) {
+    let message = format!("`#[{name}]` takes no arguments: remove them and write plain `#[{name}]`");
+    match &attr.meta {
+        Meta::Path(_) => {}
+        Meta::List(list) => diag.error_at(list.delimiter.span().join(), message),
+        Meta::NameValue(name_value) => diag.error(&name_value.value, message),
+    }
+}
+
+/// The role of a function, from its markers; `None`, with the errors
+/// recorded, when they contradict each other.
+fn role<'a>(method: &'a RawMethod, diag: &mut Diagnostics) -> Option<Role<'a>> {
+    let of = |kind: MarkerKind| -> Vec<&'a Marker> {
+        method.markers.iter().filter(|m| m.kind == kind).collect()
+    };
+    let publics = of(MarkerKind::Public);
+    let inits = of(MarkerKind::Init);
+    let checks = of(MarkerKind::HealthCheck);
+    let hooks = of(MarkerKind::OnShutdown);
+
+    if publics.len() > 1 {
+        diag.error(
+            &method.sig.ident,
+            "`#[public]` is given more than once on this method",
+        );
+    }
+    for extra in inits.iter().skip(1) {
+        diag.error(
+            &extra.attr,
+            "`#[init]` is given more than once on this function",
+        );
+    }
+    for extra in checks.iter().skip(1) {
+        diag.error(
+            &extra.attr,
+            "`#[health_check]` is given more than once on this method: one method is one check; \
+             write another method for another kind of check",
+        );
+    }
+    for extra in hooks.iter().skip(1) {
+        diag.error(
+            &extra.attr,
+            "`#[on_shutdown]` is given more than once on this method",
+        );
+    }
+
+    let mut conflict = false;
+    if let (Some(_), Some(init)) = (publics.first(), inits.first()) {
+        diag.error(
+            &init.attr,
+            "a method cannot be both `#[public]` and `#[init]`: `#[init]` builds the process, `#[public]` methods serve calls",
+        );
+        conflict = true;
+    }
+    if let (Some(public), Some(_)) = (publics.first(), checks.first()) {
+        diag.error(
+            &public.attr,
+            "a `#[health_check]` method is already part of the interface (callers can probe it through the proxy); \
+             remove `#[public]`",
+        );
+        conflict = true;
+    }
+    if let (Some(_), Some(check)) = (inits.first(), checks.first()) {
+        diag.error(
+            &check.attr,
+            "a method cannot be both `#[init]` and `#[health_check]`: `#[init]` builds the process, \
+             a health check probes it once it runs",
+        );
+        conflict = true;
+    }
+    if let Some(hook) = hooks.first() {
+        let name = &method.sig.ident;
+        if !publics.is_empty() {
+            diag.error(
+                &hook.attr,
+                format!(
+                    "a method cannot be both `#[public]` and `#[on_shutdown]`: the shutdown hook is not part of the interface; \
+                     keep `{name}` `#[public]` and add a separate `#[on_shutdown]` method that calls it"
+                ),
+            );
+            conflict = true;
+        }
+        if !inits.is_empty() {
+            diag.error(
+                &hook.attr,
+                "a method cannot be both `#[init]` and `#[on_shutdown]`: `#[init]` builds the process, \
+                 `#[on_shutdown]` runs when it stops",
+            );
+            conflict = true;
+        }
+        if !checks.is_empty() {
+            diag.error(
+                &hook.attr,
+                "a method cannot be both `#[health_check]` and `#[on_shutdown]`: a health check is probed \
+                 while the process runs, the shutdown hook runs once when it stops; write two methods",
+            );
+            conflict = true;
+        }
+    }
+    if conflict {
+        return None;
+    }
+
+    Some(if !publics.is_empty() {
+        Role::Public
+    } else if let Some(check) = checks.first() {
+        let options = match &check.health {
+            Some(Ok(options)) => options,
+            // Already reported by `check_marker_options`.
+            _ => return None,
+        };
+        Role::HealthCheck(options)
+    } else if let Some(init) = inits.first() {
+        Role::Init(init)
+    } else if let Some(hook) = hooks.first() {
+        Role::OnShutdown(hook)
+    } else {
+        Role::Helper
+    })
+}
+
+/// `#[key]` on an argument of anything but a `#[public]` method.
+fn reject_keys(method: &RawMethod, role: Role<'_>, diag: &mut Diagnostics) {
+    for key in &method.keys {
+        let message = match role {
+            Role::HealthCheck(_) => String::from(
+                "`#[key]` has no place on a `#[health_check]` method: a probe goes to each worker of a pool \
+                 by itself rather than being routed by key (and a health check takes no arguments besides `self`)",
+            ),
+            _ => format!(
+                "`#[key]` only has an effect on an argument of a `#[public]` method, where it routes the call \
+                 in a pool that balances by key; `{}` is not `#[public]`: remove `#[key]`",
+                method.sig.ident
+            ),
+        };
+        diag.error(&key.attr, message);
+    }
 }
 
 fn valid_service_name(name: &str) -> bool {
@@ -192,50 +368,18 @@ fn valid_service_name(name: &str) -> bool {
 }
 
 /// Checks a `#[public]` method; `None` if it cannot be part of the interface.
-fn check_method(
-    raw: &RawMethod,
-    type_ident: &syn::Ident,
-    self_ty: &Type,
-    diag: &mut Diagnostics,
-) -> Option<Method> {
+fn check_method(raw: &RawMethod, self_ty: &Type, diag: &mut Diagnostics) -> Option<Method> {
     let sig = &raw.sig;
     let before = diag_len(diag);
-    check_signature_shape(sig, "`#[public]` method", diag);
-
-    let mut exclusive = false;
-    match sig.receiver() {
-        None => diag.error(
-            &sig.ident,
-            format!(
-                "`#[public]` method `{}` needs a receiver: take `&self` (runs concurrently) or `&mut self` (runs alone), \
-                 or remove `#[public]` if it is an associated helper",
-                sig.ident
-            ),
-        ),
-        Some(receiver) => match &receiver.kind {
-            ReceiverKind::Reference(_, lifetime, mutability) => {
-                if let Some(lifetime) = lifetime {
-                    diag.error(lifetime, "drop the lifetime: write `&self` or `&mut self`");
-                }
-                exclusive = mutability.is_some();
-            }
-            ReceiverKind::Value => diag.error(
-                receiver,
-                format!(
-                    "`{}` takes `self` by value, which would consume the process; take `&self` (runs concurrently) or `&mut self` (runs alone)",
-                    sig.ident
-                ),
-            ),
-            _ => diag.error(
-                receiver,
-                "a `#[public]` method takes `&self` (runs concurrently) or `&mut self` (runs alone); other receivers are not supported",
-            ),
-        },
-    }
+    check_signature_shape(sig, "`#[public]` method", WIRE_TYPES_ARE_FIXED, diag);
+    let exclusive = check_receiver(sig, "public", CONCURRENT_OR_ALONE, diag);
 
     let mut args = Vec::new();
+    // `args` index of each input, by its position in the signature.
+    let mut arg_of_input = Vec::new();
     for input in &sig.inputs {
         let FnArg::Typed(pat_type) = input else {
+            arg_of_input.push(None);
             continue;
         };
         let ident = match &*pat_type.pat {
@@ -245,6 +389,7 @@ fn check_method(
                     other,
                     "give this argument a plain name (like `value: T`): the proxy method takes the same arguments by name",
                 );
+                arg_of_input.push(None);
                 continue;
             }
         };
@@ -265,12 +410,14 @@ fn check_method(
             }
             None => check_owned_type(&pat_type.ty, TypeRole::Argument, diag),
         }
+        arg_of_input.push(Some(args.len()));
         args.push(Arg {
             ident,
             ty: replace_self(&pat_type.ty, self_ty),
             item: item.map(|item| replace_self(item, self_ty)),
         });
     }
+    let key = check_key(raw, &args, &arg_of_input, diag);
 
     let output = match &sig.output {
         ReturnType::Default => Output::Unit,
@@ -292,7 +439,6 @@ fn check_method(
         }
     };
 
-    let _ = type_ident;
     if diag_len(diag) != before {
         return None;
     }
@@ -305,27 +451,125 @@ fn check_method(
         exclusive,
         is_async: sig.asyncness.is_some(),
         args,
+        key,
         output,
         doc_text: doc_text(&raw.docs),
         docs: raw.docs.clone(),
     })
 }
 
+/// The `#[key]` argument of a `#[public]` method: its index in `args`.
+fn check_key(
+    raw: &RawMethod,
+    args: &[Arg],
+    arg_of_input: &[Option<usize>],
+    diag: &mut Diagnostics,
+) -> Option<usize> {
+    let mut key: Option<usize> = None;
+    for marker in &raw.keys {
+        no_arguments(&marker.attr, "key", diag);
+        let Some(index) = arg_of_input.get(marker.input).copied() else {
+            continue;
+        };
+        let Some(index) = index else {
+            if matches!(raw.sig.inputs.get(marker.input), Some(FnArg::Receiver(_))) {
+                diag.error(
+                    &marker.attr,
+                    "`#[key]` goes on an argument, not on `self`: mark the argument whose value should pick the worker",
+                );
+            }
+            // An argument without a plain name is reported already.
+            continue;
+        };
+        let arg = &args[index];
+        if arg.item.is_some() {
+            diag.error(
+                &marker.attr,
+                format!(
+                    "the stream argument `{}` cannot be the key: a pool picks the worker before any item is sent; \
+                     mark a plain argument `#[key]`, or key the call with `proxy.with_key(&k)`",
+                    arg.ident
+                ),
+            );
+            continue;
+        }
+        match key {
+            Some(first) => diag.error(
+                &marker.attr,
+                format!(
+                    "a method has at most one `#[key]` argument, and `{first}` already is one: remove `#[key]` from one of them \
+                     (to route by both, call through `proxy.with_key(&({first}, {second}))`)",
+                    first = args[first].ident,
+                    second = arg.ident,
+                ),
+            ),
+            None => key = Some(index),
+        }
+    }
+    key
+}
+
 fn diag_len(diag: &Diagnostics) -> usize {
     diag.len()
 }
 
-/// Rules shared by `#[public]` methods and `#[init]`: no generics, no `unsafe`,
-/// no foreign ABI, no variadics.
-fn check_signature_shape(sig: &Signature, what: &str, diag: &mut Diagnostics) {
+/// Why a method of the interface cannot be generic.
+const WIRE_TYPES_ARE_FIXED: &str = "its argument and result types are fixed on the wire at compile time; \
+     use concrete types (an enum can stand for several)";
+
+/// How a method of the interface borrows the process.
+const CONCURRENT_OR_ALONE: &str = "`&self` (runs concurrently) or `&mut self` (runs alone)";
+
+/// The receiver of a method marked `#[marker]`: whether it is `&mut self`.
+/// `receivers` says which receivers it may take.
+fn check_receiver(sig: &Signature, marker: &str, receivers: &str, diag: &mut Diagnostics) -> bool {
+    match sig.receiver() {
+        None => {
+            diag.error(
+                &sig.ident,
+                format!(
+                    "`#[{marker}]` method `{}` needs a receiver: take {receivers}, \
+                     or remove `#[{marker}]` if it is an associated helper",
+                    sig.ident
+                ),
+            );
+            false
+        }
+        Some(receiver) => match &receiver.kind {
+            ReceiverKind::Reference(_, lifetime, mutability) => {
+                if let Some(lifetime) = lifetime {
+                    diag.error(lifetime, "drop the lifetime: write `&self` or `&mut self`");
+                }
+                mutability.is_some()
+            }
+            ReceiverKind::Value => {
+                diag.error(
+                    receiver,
+                    format!(
+                        "`{}` takes `self` by value, which would consume the process; take {receivers}",
+                        sig.ident
+                    ),
+                );
+                false
+            }
+            _ => {
+                diag.error(
+                    receiver,
+                    format!(
+                        "a `#[{marker}]` method takes {receivers}; other receivers are not supported"
+                    ),
+                );
+                false
+            }
+        },
+    }
+}
+
+/// Rules shared by every marked function: no generics (for the reason
+/// given), no `unsafe`, no foreign ABI, no variadics.
+fn check_signature_shape(sig: &Signature, what: &str, why: &str, diag: &mut Diagnostics) {
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-        diag.error(
-            &sig.generics,
-            format!(
-                "a {what} cannot be generic: its argument and result types are fixed on the wire at compile time; \
-                 use concrete types (an enum can stand for several)"
-            ),
-        );
+        diag.error(&sig.generics, format!("a {what} cannot be generic: {why}"));
     }
     if let syn::Safety::Unsafe(token) = &sig.safety {
         diag.error(
@@ -623,7 +867,7 @@ fn check_init(
     diag: &mut Diagnostics,
 ) -> Option<Init> {
     let before = diag_len(diag);
-    check_signature_shape(sig, "`#[init]` constructor", diag);
+    check_signature_shape(sig, "`#[init]` constructor", WIRE_TYPES_ARE_FIXED, diag);
     if let Some(receiver) = sig.receiver() {
         diag.error(
             receiver,
@@ -747,6 +991,7 @@ mod tests {
             exclusive: false,
             is_async: true,
             args: Vec::new(),
+            key: None,
             output: Output::Unit,
             docs: Vec::new(),
             doc_text: String::new(),

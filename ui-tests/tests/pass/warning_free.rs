@@ -37,6 +37,30 @@ pub mod library {
                 Ok(())
             }
         }
+
+        /// Adds `by` to the count of `name`, routed by `name`.
+        #[public]
+        pub async fn add_to(&self, #[key] name: String, by: u64) -> u64 {
+            let _ = name;
+            self.value + by
+        }
+
+        /// A private health check: its proxy method is private too.
+        #[health_check]
+        fn alive(&self) -> bool {
+            true
+        }
+
+        /// A public one.
+        #[health_check(kind = "readiness", interval = "5s")]
+        pub async fn ready(&mut self) -> HealthStatus {
+            HealthStatus::Healthy
+        }
+
+        #[on_shutdown]
+        async fn flush(&mut self) {
+            self.value = 0;
+        }
     }
 
     /// A process whose interface is crate-private.
