@@ -13,7 +13,7 @@
 //! [`socket`] (unix and TCP, with the servers in [`server`] and the raw echo
 //! in [`raw`]), [`tarpc_rows`] and [`spawn`]; [`measure`] is the harness,
 //! [`placement`] pins the sides to vCPUs, [`report`] prints the table and
-//! [`targets`] checks the goals.
+//! [`targets`] checks the goals. [`pool`] times a pool's pick per strategy.
 //!
 //! The binary is also its own servers and children: [`main`] first lets
 //! `titan_core::child::host_if_child` host a `Bench` for `Isolation::Child`,
@@ -25,6 +25,7 @@ mod child;
 mod local;
 mod measure;
 mod placement;
+mod pool;
 mod raw;
 mod report;
 mod server;
@@ -104,6 +105,7 @@ fn implementations(family: Family) -> Vec<Implementation> {
         Family::Child => vec![RawEcho, Titan],
         Family::Unix | Family::Tcp => vec![RawEcho, Tarpc, Titan],
         Family::Spawn => vec![ForkExec, Titan],
+        Family::Pool => pool::implementations(),
     }
 }
 
@@ -121,7 +123,10 @@ fn plan(split: bool) -> Vec<Case> {
         concurrency,
         implementations: implementations(family),
     };
-    let mut plan = vec![case(Family::Local, None, SMALL, 1)];
+    let mut plan = vec![
+        case(Family::Local, None, SMALL, 1),
+        case(Family::Pool, None, SMALL, 1),
+    ];
     for family in [Family::Worker, Family::Child] {
         for &placement in placements {
             for concurrency in CONCURRENCIES {
@@ -233,6 +238,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let mut rows: Vec<Row> = Vec::new();
     for case in cases(Family::Local, None) {
         rows.extend(progress(local::run(&settings, &case).await?));
+    }
+    for case in cases(Family::Pool, None) {
+        rows.extend(progress(pool::run(&settings, &case)?));
     }
     for family in [Family::Worker, Family::Child, Family::Unix, Family::Tcp] {
         for placement in [Placement::Same, Placement::Split] {

@@ -21,6 +21,8 @@ pub enum Family {
     Tcp,
     /// Starting a child process.
     Spawn,
+    /// Picking a pool's worker.
+    Pool,
 }
 
 /// What was measured in a row.
@@ -38,6 +40,8 @@ pub enum Implementation {
     Tarpc,
     /// fork/exec of `/bin/true`, and wait.
     ForkExec,
+    /// A pool's pick under the strategy so named (round-robin is the baseline).
+    Pool(&'static str),
 }
 
 impl Implementation {
@@ -50,6 +54,7 @@ impl Implementation {
             Implementation::RawEcho => "raw",
             Implementation::Tarpc => "tarpc",
             Implementation::ForkExec => "fork",
+            Implementation::Pool(strategy) => strategy,
         }
     }
 
@@ -59,6 +64,11 @@ impl Implementation {
         match self {
             Implementation::Titan => Role::Subject,
             Implementation::Tarpc => Role::Reference,
+            Implementation::Pool(strategy)
+                if strategy != titan_core::pool::Strategy::RoundRobin.name() =>
+            {
+                Role::Subject
+            }
             _ => Role::Baseline,
         }
     }
@@ -72,6 +82,7 @@ impl Implementation {
             Implementation::RawEcho => "raw echo",
             Implementation::Tarpc => "tarpc",
             Implementation::ForkExec => "fork/exec",
+            Implementation::Pool(strategy) => strategy,
         }
     }
 }
@@ -109,6 +120,7 @@ impl Case {
             Family::Unix => "unix",
             Family::Tcp => "tcp",
             Family::Spawn => return "spawn".into(),
+            Family::Pool => return "pool".into(),
         };
         let mut key = family.to_string();
         if let Some(placement) = self.placement {

@@ -140,6 +140,28 @@ pub fn check(rows: &[Row]) -> Vec<Target> {
         });
     }
 
+    let goal = format!(
+        "pool pick ≤ 100 ns for every strategy at {} workers",
+        crate::pool::WORKERS
+    );
+    let picks: Vec<&Row> = rows
+        .iter()
+        .filter(|row| row.family == Family::Pool)
+        .collect();
+    let slowest = picks.iter().max_by_key(|row| row.measured.p50());
+    targets.push(match slowest {
+        Some(slowest) if picks.len() == crate::pool::strategies().len() => Target {
+            goal,
+            measured: Some(format!(
+                "slowest {} (p50 per pick, {})",
+                latency(slowest.measured.p50()),
+                slowest.label
+            )),
+            met: slowest.measured.p50() <= Duration::from_nanos(100),
+        },
+        _ => missing(&goal),
+    });
+
     let goal = "child spawn to first reply p50 ≤ 3 ms";
     targets.push(
         match rows

@@ -175,13 +175,13 @@ pub use titan_macros::init;
 ///     }
 /// }
 ///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> anyhow::Result<()> {
 /// let check = &Database::HEALTH_CHECKS[1];
 /// assert_eq!((check.name(), check.kind), ("connection", HealthKind::Readiness));
 /// assert_eq!((check.interval, check.timeout), (Duration::from_secs(5), Duration::from_millis(500)));
 /// assert_eq!(check.failure_threshold, 2);
 /// assert_eq!(Database::DEFINITION.method("connection").map(|m| m.result), Some("Health"));
 ///
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> anyhow::Result<()> {
 /// let pm = ProcessManager::new();
 /// let db = pm.spawn::<Database>().await?;
 /// assert_eq!(db.connection().await?, Health::unhealthy("not connected yet"));
@@ -269,9 +269,9 @@ pub use titan_macros::on_shutdown;
 ///     }
 /// }
 ///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> anyhow::Result<()> {
 /// assert_eq!(Sessions::DEFINITION.method("visit").and_then(|m| m.key), Some("user"));
 ///
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> anyhow::Result<()> {
 /// let pm = ProcessManager::new();
 /// let sessions = pm.spawn::<Sessions>().await?;
 /// assert_eq!(sessions.visit("ada".into(), "/".into()).await?, 1);

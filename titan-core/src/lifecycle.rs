@@ -81,12 +81,13 @@ impl Backing {
         }
     }
 
-    /// After a graceful drain: runs `#[on_shutdown]` and lets what runs the
-    /// process end, each up to `timeout`.
-    pub(crate) async fn finish(&self, timeout: Duration) {
+    /// After a drain: runs `#[on_shutdown]` (if the drain was graceful, not
+    /// a process already killed or crashed) and lets what runs the process
+    /// end, each up to `timeout`.
+    pub(crate) async fn finish(&self, timeout: Duration, graceful: bool) {
         match self {
             Backing::Task(on_shutdown) => {
-                if tokio::time::timeout(timeout, on_shutdown()).await.is_err() {
+                if graceful && tokio::time::timeout(timeout, on_shutdown()).await.is_err() {
                     tracing::warn!("`#[on_shutdown]` did not return within the shutdown timeout");
                 }
             }
@@ -129,7 +130,8 @@ pub(crate) struct Instance {
 /// what backs it end. Returns how many calls had to be cut off.
 pub(crate) async fn stop_instance(instance: &Instance, timeout: Duration) -> usize {
     let cut_off = instance.control.stop(timeout).await;
-    instance.backing.finish(timeout).await;
+    let graceful = instance.control.status() == ProcessStatus::Stopped;
+    instance.backing.finish(timeout, graceful).await;
     cut_off
 }
 
@@ -436,6 +438,12 @@ impl Slot {
             ready: self.ready.load(Ordering::Acquire) && running,
             checks,
         }
+    }
+
+    /// A child's CPU % and resident bytes, as last sampled.
+    pub(crate) fn usage(&self) -> (Option<f64>, Option<u64>) {
+        let usage = *lock(&self.usage);
+        (usage.cpu_percent, usage.memory_bytes)
     }
 
     /// The process's metrics now.

@@ -299,10 +299,13 @@ impl<T: std::hash::Hash + ?Sized> Keyable for T {}
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a health answer: a `#[health_check]` method returns `Health`, `HealthStatus` or `bool`",
     label = "not `Health`, `HealthStatus` or `bool`",
-    note = "return `Health::healthy()`, `Health::degraded(why)` or `Health::unhealthy(why)`, a `HealthStatus`, or `true` for healthy; \
-            or implement `From<{Self}> for titan_core::health::Health`"
+    note = "return a `Health` (`Health::healthy()`, `Health::degraded(why)`, `Health::unhealthy(why)`), a `HealthStatus` or a `bool` (`true` is healthy); \
+            a check that fails answers `Health::unhealthy(why)` rather than an `Err`, and a type of your own converts by implementing `From<YourType> for Health`"
 )]
 pub trait HealthAnswer: Into<Health> {}
+// Not recommended, so a type that does not convert is reported as "not a
+// health answer" (above) rather than as a missing `From<T> for Health`.
+#[diagnostic::do_not_recommend]
 impl<T: Into<Health>> HealthAnswer for T {}
 
 /// Asserts that a method's future may run on any worker thread.

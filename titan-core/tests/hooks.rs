@@ -16,7 +16,6 @@ use titan_core::{CallKey, Caller, Payload, Receiver, Request, Response};
 #[derive(Default)]
 struct Probes {
     ready: bool,
-    starts: u32,
 }
 
 #[process(name = "probes")]
@@ -41,14 +40,18 @@ impl Probes {
         }
     }
 
-    /// Passes from the second probe on; `&mut self` waits for exclusive access.
-    #[health_check(kind = "startup", interval = "1.5s", timeout = "2m", failure_threshold = 10)]
+    /// Degraded until ready; `&mut self` waits for exclusive access.
+    #[health_check(
+        kind = "startup",
+        interval = "1.5s",
+        timeout = "2m",
+        failure_threshold = 10
+    )]
     async fn started(&mut self) -> Health {
-        self.starts += 1;
-        if self.starts > 1 {
+        if self.ready {
             Health::healthy()
         } else {
-            Health::unhealthy("still starting")
+            Health::degraded("warming up")
         }
     }
 }
@@ -99,13 +102,16 @@ fn health_checks_are_part_of_the_definition() {
         assert_eq!(method.error, None, "{name}");
         assert!(method.args.is_empty(), "{name}");
         assert_eq!(method.key, None, "{name}");
-        assert!(!method.client_streaming && !method.server_streaming, "{name}");
+        assert!(
+            !method.client_streaming && !method.server_streaming,
+            "{name}"
+        );
     }
     let started = Probes::DEFINITION.method("started").expect("defined");
     assert_eq!(started.receiver, Receiver::Exclusive);
     assert_eq!(
         started.docs,
-        "Passes from the second probe on; `&mut self` waits for exclusive access."
+        "Degraded until ready; `&mut self` waits for exclusive access."
     );
     let alive = Probes::DEFINITION.method("alive").expect("defined");
     assert_eq!(alive.receiver, Receiver::Shared);
@@ -128,13 +134,11 @@ async fn the_proxy_probes_every_kind_of_answer() {
         probes.ready().await,
         Ok(Health::from(HealthStatus::Degraded))
     );
+    // A `Health` as it is, from a `&mut self` check.
+    assert_eq!(probes.started().await, Ok(Health::degraded("warming up")));
+
     probes.set_ready(true).await.expect("set_ready");
     assert_eq!(probes.ready().await, Ok(Health::healthy()));
-    // A `Health` as it is, from a `&mut self` check.
-    assert_eq!(
-        probes.started().await,
-        Ok(Health::unhealthy("still starting"))
-    );
     assert_eq!(probes.started().await, Ok(Health::healthy()));
     pm.shutdown().await.expect("shuts down");
 }
@@ -196,7 +200,10 @@ async fn an_async_mut_hook_runs_once_under_the_write_lock() {
     assert_eq!(state.read().await.pending, [7]);
     <Journal as Process>::on_shutdown(Arc::clone(&state)).await;
     assert_eq!(FLUSHES.load(Ordering::SeqCst), 1);
-    assert!(state.read().await.pending.is_empty(), "the hook ran on the instance");
+    assert!(
+        state.read().await.pending.is_empty(),
+        "the hook ran on the instance"
+    );
 }
 
 static CLOSES: AtomicUsize = AtomicUsize::new(0);

@@ -63,7 +63,12 @@ mod hygienic {
             true
         }
 
-        #[health_check(kind = "readiness", interval = "1.5s", timeout = "250ms", failure_threshold = 2)]
+        #[health_check(
+            kind = "readiness",
+            interval = "1.5s",
+            timeout = "250ms",
+            failure_threshold = 2
+        )]
         pub async fn ready(&mut self) -> ::titan_core::health::HealthStatus {
             ::titan_core::health::HealthStatus::Healthy
         }
@@ -91,12 +96,21 @@ fn a_process_compiles_and_runs_without_the_prelude() {
         let counter = pm.spawn::<hygienic::Counter>().await.expect("spawns");
         ::std::assert_eq!(counter.add(2, 3).await.expect("add"), 5);
         ::std::assert_eq!(counter.get().await.expect("get"), 5);
-        ::std::assert_eq!(counter.keyed(::std::string::String::new(), 7).await.expect("keyed"), 7);
+        ::std::assert_eq!(
+            counter
+                .keyed(::std::string::String::new(), 7)
+                .await
+                .expect("keyed"),
+            7
+        );
         ::std::assert_eq!(
             counter.ready().await.expect("ready"),
             ::titan_core::health::Health::healthy()
         );
-        ::std::assert_eq!(counter.alive().await.expect("alive").status, HealthStatus::Healthy);
+        ::std::assert_eq!(
+            counter.alive().await.expect("alive").status,
+            HealthStatus::Healthy
+        );
         ::std::assert_eq!(counter.started().await.expect("started"), Health::healthy());
     });
     let checks = <hygienic::Counter as Process>::HEALTH_CHECKS;

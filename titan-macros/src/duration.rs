@@ -86,9 +86,8 @@ pub(crate) fn parse(text: &str) -> Result<Duration, DurationError> {
         Some((whole, fraction)) => (whole, fraction),
         None => (number, ""),
     };
-    let malformed = whole.is_empty()
-        || (number.contains('.') && fraction.is_empty())
-        || fraction.contains('.');
+    let malformed =
+        whole.is_empty() || (number.contains('.') && fraction.is_empty()) || fraction.contains('.');
     if malformed {
         return Err(DurationError::BadNumber);
     }
@@ -147,10 +146,9 @@ impl FromMeta for DurationOption {
                 "write the duration as a string with its unit: {HOW}"
             ))
             .with_span(value)),
-            other => Err(darling::Error::custom(format!(
-                "a duration is a string: {HOW}"
-            ))
-            .with_span(other)),
+            other => Err(
+                darling::Error::custom(format!("a duration is a string: {HOW}")).with_span(other),
+            ),
         }
     }
 
@@ -158,10 +156,10 @@ impl FromMeta for DurationOption {
         match expr {
             syn::Expr::Lit(lit) => Self::from_value(&lit.lit),
             syn::Expr::Group(group) => Self::from_expr(&group.expr),
-            other => Err(darling::Error::custom(format!(
-                "a duration is a string literal: {HOW}"
-            ))
-            .with_span(&other.span())),
+            other => Err(
+                darling::Error::custom(format!("a duration is a string literal: {HOW}"))
+                    .with_span(&other.span()),
+            ),
         }
     }
 }
@@ -211,7 +209,10 @@ mod tests {
             Err(DurationError::UnknownUnit("sec".into()))
         );
         assert_eq!(parse("10 s"), Err(DurationError::UnknownUnit(" s".into())));
-        assert_eq!(parse("1m30s"), Err(DurationError::UnknownUnit("m30s".into())));
+        assert_eq!(
+            parse("1m30s"),
+            Err(DurationError::UnknownUnit("m30s".into()))
+        );
         assert_eq!(parse("10S"), Err(DurationError::UnknownUnit("S".into())));
         assert_eq!(parse("1.5ns"), Err(DurationError::TooPrecise));
         assert_eq!(parse("0.0000000001s"), Err(DurationError::TooPrecise));
@@ -220,7 +221,10 @@ mod tests {
     #[test]
     fn overflow_is_an_error_not_a_wrap() {
         assert_eq!(parse("1000000d"), Err(DurationError::TooLong));
-        assert_eq!(parse("99999999999999999999999s"), Err(DurationError::TooLong));
+        assert_eq!(
+            parse("99999999999999999999999s"),
+            Err(DurationError::TooLong)
+        );
         assert_eq!(ok("18446744073709551615ns"), Duration::from_nanos(u64::MAX));
         assert_eq!(parse("18446744073709551616ns"), Err(DurationError::TooLong));
     }

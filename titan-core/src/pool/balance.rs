@@ -27,10 +27,11 @@
 //!
 //! Every built-in pick is lock-free and allocation-free: O(1) (round-robin,
 //! random, weighted round-robin, power-of-two-choices), O(log n) (key-hash,
-//! consistent-hash, weighted-random) or one or two passes over the workers
-//! (the least-* strategies, latency, adaptive). Ties between equally good
-//! workers are broken by starting the scan at a random worker, so an idle
-//! pool still spreads its calls.
+//! consistent-hash, weighted-random) or one pass over the workers reading one
+//! word each (least-connections, least-loaded, least-response-time, latency,
+//! adaptive: each worker keeps its own rank up to date as its figures
+//! change). Ties between equally good workers are broken by starting the
+//! scan at a random worker, so an idle pool still spreads its calls.
 
 use std::fmt;
 use std::sync::Arc;
@@ -60,7 +61,7 @@ const ERROR_DECAY_SHIFT: u32 = 4;
 /// An error rate of 1 in the error-rate EWMA's fixed point.
 const ERROR_ONE: u32 = 1 << 24;
 /// CPU usage is kept in hundredths of a percent: 100 % is this much.
-const CPU_FULL: f64 = 10_000.0;
+const CPU_FULL: f32 = 10_000.0;
 
 /// SplitMix64's increment (the golden ratio in 64 bits).
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -99,6 +100,12 @@ const MAX_NANOS: u64 = 1 << 62;
 /// together may be from slightly different moments, which is good enough to
 /// balance by.
 ///
+/// For the strategies that rank every worker on each pick (least-loaded,
+/// least-response-time, latency, adaptive), a worker also keeps its rank
+/// under the strategy that last picked from it, recomputed by `begin`, `end`
+/// and `set_usage` (some 10–20 ns), so that a pick reads one word per
+/// worker. Under the other strategies a worker skips that work.
+///
 /// ```
 /// use std::time::Duration;
 /// use titan_core::pool::WorkerLoad;
@@ -117,6 +124,11 @@ pub struct WorkerLoad {
     in_flight: AtomicU32,
     /// CPU usage in hundredths of a percent; 0 when unknown.
     cpu: AtomicU32,
+    /// The cached rank key (high half) and the tag of the rank it is for
+    /// (low half, see [`tag`]); 0 until a ranking strategy adopts the worker.
+    ranked: AtomicU64,
+    /// The rank (see [`rank`]) `ranked` is kept for; 0 for none.
+    rank: AtomicU64,
     /// Peak-EWMA latency in nanoseconds; 0 until the first call ends.
     ewma_ns: AtomicU64,
     /// Mean latency in nanoseconds, as of the last call's end; 0 until then.
@@ -124,7 +136,7 @@ pub struct WorkerLoad {
     /// Error-rate EWMA, [`ERROR_ONE`] being 1.
     error_rate: AtomicU32,
     weight: u32,
-    inv_weight: f64,
+    inv_weight: f32,
     id: u64,
     // Counters.
     requests: AtomicU64,
@@ -142,11 +154,13 @@ impl WorkerLoad {
         WorkerLoad {
             in_flight: AtomicU32::new(0),
             cpu: AtomicU32::new(0),
+            ranked: AtomicU64::new(0),
+            rank: AtomicU64::new(0),
             ewma_ns: AtomicU64::new(0),
             mean_ns: AtomicU64::new(0),
             error_rate: AtomicU32::new(0),
             weight,
-            inv_weight: 1.0 / f64::from(weight),
+            inv_weight: 1.0 / weight as f32,
             id,
             requests: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -168,6 +182,7 @@ impl WorkerLoad {
     /// A call to this worker starts: one more call in flight.
     pub fn begin(&self) {
         self.in_flight.fetch_add(1, Relaxed);
+        self.refresh();
     }
 
     /// A call to this worker ended after `latency`, successfully or not
@@ -205,6 +220,7 @@ impl WorkerLoad {
                 rate + ((ERROR_ONE - rate + step) >> ERROR_DECAY_SHIFT)
             })
         });
+        self.refresh();
     }
 
     /// Calls started and not yet ended.
@@ -256,6 +272,7 @@ impl WorkerLoad {
         // `as` saturates: NaN and negatives give 0, huge values u32::MAX.
         self.cpu.store((cpu_percent * 100.0) as u32, Relaxed);
         self.memory.store(memory_bytes, Relaxed);
+        self.refresh();
     }
 
     /// The last sampled CPU usage in percent of one core; 0 when unknown.
@@ -268,11 +285,116 @@ impl WorkerLoad {
         self.memory.load(Relaxed)
     }
 
-    /// Least-loaded's load: `(in_flight + cpu_percent / 100) / weight`.
-    fn load(&self, in_flight: u32) -> f64 {
-        (f64::from(in_flight) + f64::from(self.cpu.load(Relaxed)) * (1.0 / CPU_FULL))
-            * self.inv_weight
+    /// What the ranks are computed from, read now.
+    fn figures(&self) -> Figures {
+        Figures {
+            in_flight: self.in_flight.load(Relaxed),
+            cpu: self.cpu.load(Relaxed),
+            error_rate: self.error_rate.load(Relaxed),
+            ewma_ns: self.ewma_ns.load(Relaxed),
+            mean_ns: self.mean_ns.load(Relaxed),
+        }
     }
+
+    /// The worker's key under `rank` (lower is better) with `figures`.
+    fn key(&self, figures: &Figures, rank: u64) -> u32 {
+        let in_flight = figures.in_flight;
+        // Least-loaded's load: `(in_flight + cpu_percent / 100) / weight`.
+        let load = (in_flight as f32 + figures.cpu as f32 * (1.0 / CPU_FULL)) * self.inv_weight;
+        let cost = match rank & RANK_KIND {
+            rank::LOAD => load,
+            rank::MEAN_LATENCY => latency_cost(figures.mean_ns, in_flight),
+            rank::EWMA_LATENCY => latency_cost(figures.ewma_ns, in_flight),
+            _ => {
+                let weight =
+                    |f: u32| ((rank >> (rank::WEIGHT_SHIFT + 14 * f)) & rank::WEIGHT_MAX) as f32;
+                let latency = assumed_latency(figures.ewma_ns, in_flight) as i64 as f32;
+                let error_rate = figures.error_rate as f32 * (1.0 / ERROR_ONE as f32);
+                (weight(0) * log2(1.0 + load) + weight(1) * log2(1.0 + latency)
+                    - weight(2) * log2(1.0 - error_rate.min(MAX_ERROR_RATE))
+                    + weight(3) * log2(1.0 + in_flight as f32))
+                    * (1.0 / rank::WEIGHT_MAX as f32)
+            }
+        };
+        // Non-negative floats order like their bits (-0.0 cannot occur: every
+        // term is a product or sum of non-negative ones).
+        cost.to_bits()
+    }
+
+    /// Recomputes the cached rank key, if a ranking strategy uses this
+    /// worker; after every change of a figure.
+    fn refresh(&self) {
+        let rank = self.rank.load(Relaxed);
+        if rank != 0 {
+            self.cache(rank);
+        }
+    }
+
+    /// Caches the key under `rank` and returns it. Concurrent changes may
+    /// interleave with the computation, so it is checked against the figures
+    /// once stored, and redone until they agree: the last thread to change a
+    /// figure leaves a key that matches.
+    fn cache(&self, rank: u64) -> u32 {
+        let tag = tag(rank);
+        let mut figures = self.figures();
+        loop {
+            let key = self.key(&figures, rank);
+            self.ranked.store(high(key) | u64::from(tag), Relaxed);
+            let now = self.figures();
+            if now == figures {
+                return key;
+            }
+            figures = now;
+        }
+    }
+
+    /// Makes `rank` the one this worker keeps its key for (a pick found the
+    /// cached key to be for another, or none), and returns the key.
+    #[cold]
+    #[inline(never)]
+    fn adopt(&self, rank: u64) -> u32 {
+        self.rank.store(rank, Relaxed);
+        self.cache(rank)
+    }
+}
+
+/// A [`WorkerLoad`]'s figures that its rank keys are computed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Figures {
+    in_flight: u32,
+    cpu: u32,
+    error_rate: u32,
+    ewma_ns: u64,
+    mean_ns: u64,
+}
+
+/// The ranks a worker can keep a cached key for, as `u64`s: the kind in the
+/// low byte, and for adaptive the four weights, 14 bits each, above it.
+mod rank {
+    pub(super) const LOAD: u64 = 1;
+    pub(super) const MEAN_LATENCY: u64 = 2;
+    pub(super) const EWMA_LATENCY: u64 = 3;
+    pub(super) const ADAPTIVE: u64 = 4;
+    pub(super) const WEIGHT_SHIFT: u32 = 8;
+    pub(super) const WEIGHT_MAX: u64 = (1 << 14) - 1;
+}
+
+const RANK_KIND: u64 = 0xFF;
+
+/// The tag of a rank in [`WorkerLoad`]'s cached key: never 0, so a worker no
+/// strategy has adopted never matches.
+fn tag(rank: u64) -> u32 {
+    (mix64(rank) >> 32) as u32 | 1
+}
+
+/// The error rate above which a worker counts as failing every call but one
+/// in a thousand, in adaptive's score.
+const MAX_ERROR_RATE: f32 = 0.999;
+
+/// log2 of a positive `x`, piecewise linear between powers of two (exact at
+/// them, at most 0.09 off between): monotonic, and a few instructions.
+fn log2(x: f32) -> f32 {
+    x.to_bits() as f32 * (1.0 / (1u32 << 23) as f32) - 127.0
 }
 
 /// The latency a latency-based strategy assumes for a worker: its measured
@@ -287,10 +409,10 @@ fn assumed_latency(measured_ns: u64, in_flight: u32) -> u64 {
 }
 
 /// Latency × (calls in flight + 1): what a call joining the queue can expect.
-fn latency_cost(measured_ns: u64, in_flight: u32) -> f64 {
+fn latency_cost(measured_ns: u64, in_flight: u32) -> f32 {
     // Stored latencies stay below 2^62 ns, so the signed conversion is exact
     // enough and cheaper than the unsigned one.
-    assumed_latency(measured_ns, in_flight) as i64 as f64 * (f64::from(in_flight) + 1.0)
+    assumed_latency(measured_ns, in_flight) as i64 as f32 * (in_flight as f32 + 1.0)
 }
 
 // ---------------------------------------------------------------------------
@@ -410,7 +532,7 @@ impl fmt::Debug for WorkerSet {
 fn ring(workers: &[Arc<WorkerLoad>]) -> (Box<[u64]>, Box<[u32]>) {
     let mut points: Vec<(u64, u64, u32)> = Vec::with_capacity(workers.len() * VIRTUAL_NODES);
     for (index, worker) in workers.iter().enumerate() {
-        let seed = mix64(worker.id() ^ 0x5EED_0F_5EED_0F_u64);
+        let seed = mix64(worker.id() ^ 0x7269_6E67_5EED_0001);
         for node in 1..=VIRTUAL_NODES as u64 {
             let point = mix64(seed.wrapping_add(node.wrapping_mul(GAMMA)));
             points.push((point, worker.id(), index as u32));
@@ -445,8 +567,8 @@ fn smooth_sequence(workers: &[Arc<WorkerLoad>]) -> Box<[u32]> {
     let mut total: u64 = weights.iter().sum();
     if total > MAX_WRR_PERIOD {
         for weight in &mut weights {
-            *weight = (u128::from(*weight) * u128::from(MAX_WRR_PERIOD) / u128::from(total))
-                .max(1) as u64;
+            *weight = (u128::from(*weight) * u128::from(MAX_WRR_PERIOD) / u128::from(total)).max(1)
+                as u64;
         }
     }
     let divisor = weights.iter().fold(0, |g, &w| gcd(g, w)).max(1);
@@ -544,26 +666,75 @@ impl Rng {
     }
 }
 
-/// The index of the worker with the lowest `cost`, ties going to the first
+/// The index of the worker with the lowest `key`, ties going to the first
 /// at or after `start` round the set (so a random `start` breaks them).
 ///
-/// Branch-free: each worker becomes one `u64`, its cost above its distance
-/// from `start`, and the smallest wins.
-fn lowest(workers: &[Arc<WorkerLoad>], start: usize, cost: impl Fn(&WorkerLoad) -> u32) -> usize {
+/// `key` gives each worker's key in the high half of a `u64`; its distance
+/// from `start` goes in the low half, and the smallest `u64` wins: no
+/// branches, and two running minima so that the comparisons overlap.
+fn lowest(workers: &[Arc<WorkerLoad>], start: usize, key: impl Fn(&WorkerLoad) -> u64) -> usize {
     let start = start as u32;
-    let mut best = u64::MAX;
-    for (i, worker) in workers.iter().enumerate() {
-        let rank = (i as u32).wrapping_sub(start);
-        best = best.min(u64::from(cost(worker)) << 32 | u64::from(rank));
+    let (mut even, mut odd) = (u64::MAX, u64::MAX);
+    let mut pairs = workers.chunks_exact(2);
+    // Index − start, wrapping: the workers before `start` come last.
+    let mut distance = 0u32.wrapping_sub(start);
+    for pair in &mut pairs {
+        even = even.min(key(&pair[0]) | u64::from(distance));
+        odd = odd.min(key(&pair[1]) | u64::from(distance.wrapping_add(1)));
+        distance = distance.wrapping_add(2);
     }
-    (best as u32).wrapping_add(start) as usize
+    if let [last] = pairs.remainder() {
+        even = even.min(key(last) | u64::from(distance));
+    }
+    (even.min(odd) as u32).wrapping_add(start) as usize
 }
 
-/// A non-negative cost as a `u32` in the same order, for [`lowest`]: the top
-/// half of its bits (sign, exponent and 20 bits of mantissa), so costs within
-/// a millionth of each other tie.
-fn order_key(cost: f64) -> u32 {
-    (cost.to_bits() >> 32) as u32
+/// The high half of a `u64` holding `key`.
+fn high(key: u32) -> u64 {
+    u64::from(key) << 32
+}
+
+/// [`lowest`] by the workers' cached keys under `rank`, adopting (and
+/// ranking on the spot) any worker whose cached key is for another rank.
+fn lowest_ranked(workers: &[Arc<WorkerLoad>], start: usize, rank: u64, tag: u32) -> usize {
+    lowest(workers, start, |worker| {
+        let ranked = worker.ranked.load(Relaxed);
+        if ranked as u32 == tag {
+            ranked & !u64::from(u32::MAX)
+        } else {
+            high(worker.adopt(rank))
+        }
+    })
+}
+
+/// A strategy that picks the lowest key under a rank: least-loaded,
+/// least-response-time, latency and adaptive.
+#[derive(Debug)]
+struct Ranking {
+    rank: u64,
+    tag: u32,
+    rng: Rng,
+}
+
+impl Ranking {
+    fn new(rank: u64, rng: Rng) -> Ranking {
+        Ranking {
+            rank,
+            tag: tag(rank),
+            rng,
+        }
+    }
+}
+
+impl Balancer for Ranking {
+    fn pick(&self, workers: &WorkerSet, _key: Option<CallKey>) -> Option<usize> {
+        let workers = workers.workers();
+        if workers.is_empty() {
+            return None;
+        }
+        let start = self.rng.below(workers.len());
+        Some(lowest_ranked(workers, start, self.rank, self.tag))
+    }
 }
 
 #[derive(Debug)]
@@ -611,21 +782,7 @@ impl Balancer for LeastConnections {
             return None;
         }
         let start = self.0.below(workers.len());
-        Some(lowest(workers, start, WorkerLoad::in_flight))
-    }
-}
-
-#[derive(Debug)]
-struct LeastLoaded(Rng);
-
-impl Balancer for LeastLoaded {
-    fn pick(&self, workers: &WorkerSet, _key: Option<CallKey>) -> Option<usize> {
-        let workers = workers.workers();
-        if workers.is_empty() {
-            return None;
-        }
-        let start = self.0.below(workers.len());
-        Some(lowest(workers, start, |w| order_key(w.load(w.in_flight()))))
+        Some(lowest(workers, start, |worker| high(worker.in_flight())))
     }
 }
 
@@ -642,38 +799,6 @@ impl Balancer for WeightedRoundRobin {
         }
         let ticket = self.next.fetch_add(1, Relaxed);
         Some(order[(ticket % order.len() as u64) as usize] as usize)
-    }
-}
-
-#[derive(Debug)]
-struct LeastResponseTime(Rng);
-
-impl Balancer for LeastResponseTime {
-    fn pick(&self, workers: &WorkerSet, _key: Option<CallKey>) -> Option<usize> {
-        let workers = workers.workers();
-        if workers.is_empty() {
-            return None;
-        }
-        let start = self.0.below(workers.len());
-        Some(lowest(workers, start, |w| {
-            order_key(latency_cost(w.mean_ns.load(Relaxed), w.in_flight()))
-        }))
-    }
-}
-
-#[derive(Debug)]
-struct Latency(Rng);
-
-impl Balancer for Latency {
-    fn pick(&self, workers: &WorkerSet, _key: Option<CallKey>) -> Option<usize> {
-        let workers = workers.workers();
-        if workers.is_empty() {
-            return None;
-        }
-        let start = self.0.below(workers.len());
-        Some(lowest(workers, start, |w| {
-            order_key(latency_cost(w.ewma_ns.load(Relaxed), w.in_flight()))
-        }))
     }
 }
 
@@ -730,63 +855,6 @@ impl Balancer for WeightedRandom {
 }
 
 #[derive(Debug)]
-struct Adaptive {
-    weights: AdaptiveWeights,
-    rng: Rng,
-}
-
-impl Balancer for Adaptive {
-    fn pick(&self, workers: &WorkerSet, _key: Option<CallKey>) -> Option<usize> {
-        let workers = workers.workers();
-        if workers.is_empty() {
-            return None;
-        }
-        // First pass: the largest load, latency and calls in flight, to
-        // normalise by (the error rate is a fraction already).
-        let (mut load, mut latency, mut connections) = (0f64, 0u64, 0u32);
-        for worker in workers {
-            let in_flight = worker.in_flight();
-            let worker_load = worker.load(in_flight);
-            if worker_load > load {
-                load = worker_load;
-            }
-            latency = latency.max(worker.ewma_ns.load(Relaxed));
-            connections = connections.max(in_flight);
-        }
-        let scale = |weight: f64, largest: f64| {
-            if largest > 0.0 {
-                weight / largest
-            } else {
-                0.0
-            }
-        };
-        let w = &self.weights;
-        let load = scale(w.load, load);
-        // An unmeasured worker with calls in flight counts as the slowest.
-        let slowest = latency;
-        let latency = scale(w.latency, latency as f64);
-        let errors = scale(w.errors, f64::from(ERROR_ONE));
-        let connections = scale(w.connections, f64::from(connections));
-        let start = self.rng.below(workers.len());
-        Some(lowest(workers, start, |worker| {
-            let in_flight = worker.in_flight();
-            let measured = worker.ewma_ns.load(Relaxed);
-            let assumed = if measured == 0 && in_flight > 0 {
-                slowest
-            } else {
-                measured
-            };
-            order_key(
-                worker.load(in_flight) * load
-                    + assumed as i64 as f64 * latency
-                    + f64::from(worker.error_rate.load(Relaxed)) * errors
-                    + f64::from(in_flight) * connections,
-            )
-        }))
-    }
-}
-
-#[derive(Debug)]
 struct PowerOfTwoChoices(Rng);
 
 impl Balancer for PowerOfTwoChoices {
@@ -812,25 +880,29 @@ impl Balancer for PowerOfTwoChoices {
 // ---------------------------------------------------------------------------
 // Strategy
 
-/// How much each factor counts in [`Strategy::Adaptive`]'s score. Each
-/// factor is normalised to 0..=1 (load, latency and connections divided by
-/// their largest value in the set; the error rate is a fraction already), so
-/// the weights are the factors' relative importance; they need not sum to 1.
-/// Negative or NaN weights count as 0.
+/// How much each factor counts in [`Strategy::Adaptive`]'s score: the
+/// weights of the factors' logarithms (the exponents of a weighted geometric
+/// mean). Only their proportions matter: they are scaled to sum to 1 (and
+/// kept to 14 bits each). Negative or NaN weights count as 0; all zero makes
+/// every worker tie.
 ///
 /// The defaults are load 0.3, latency 0.3, errors 0.2, connections 0.2.
+/// Latency and connections alone, equally weighted, rank much as
+/// [`Strategy::Latency`] does (latency × (1 + calls in flight)).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdaptiveWeights {
-    /// Weight of the load: `(in_flight + cpu_percent / 100) / weight`, as
+    /// Weight of the load factor, `1 + load` with the load as
     /// [`Strategy::LeastLoaded`] has it. Default 0.3.
     pub load: f64,
-    /// Weight of the peak-EWMA latency ([`WorkerLoad::ewma_latency`]).
-    /// Default 0.3.
+    /// Weight of the latency factor, `1 +` the peak-EWMA latency in
+    /// nanoseconds ([`WorkerLoad::ewma_latency`]). Default 0.3.
     pub latency: f64,
-    /// Weight of the recent error rate ([`WorkerLoad::error_rate`]).
+    /// Weight of the error factor, `1 / (1 − error rate)`, the expected
+    /// tries per success ([`WorkerLoad::error_rate`], counted at most 0.999).
     /// Default 0.2.
     pub errors: f64,
-    /// Weight of the calls in flight. Default 0.2.
+    /// Weight of the connections factor, `1 +` the calls in flight.
+    /// Default 0.2.
     pub connections: f64,
 }
 
@@ -846,14 +918,19 @@ impl Default for AdaptiveWeights {
 }
 
 impl AdaptiveWeights {
-    fn sanitised(self) -> AdaptiveWeights {
+    /// The adaptive rank: the weights, cleaned and scaled to sum 1, in 14
+    /// bits each.
+    fn rank(self) -> u64 {
         let clean = |w: f64| if w > 0.0 && w.is_finite() { w } else { 0.0 };
-        AdaptiveWeights {
-            load: clean(self.load),
-            latency: clean(self.latency),
-            errors: clean(self.errors),
-            connections: clean(self.connections),
+        let weights = [self.load, self.latency, self.errors, self.connections].map(clean);
+        let sum: f64 = weights.iter().sum();
+        let mut rank = rank::ADAPTIVE;
+        for (f, weight) in weights.into_iter().enumerate() {
+            let share = if sum > 0.0 { weight / sum } else { 0.0 };
+            let quantised = (share * rank::WEIGHT_MAX as f64).round() as u64;
+            rank |= quantised << (rank::WEIGHT_SHIFT + 14 * f as u32);
         }
+        rank
     }
 }
 
@@ -861,12 +938,12 @@ impl AdaptiveWeights {
 ///
 /// "In flight" is a worker's calls begun and not ended
 /// ([`WorkerLoad::in_flight`]). Where a strategy picks the lowest of some
-/// cost, ties go to a random one of the tied workers (the scan starts at a
-/// random worker). The latency-based strategies (least-response-time,
-/// latency, adaptive) treat a worker no call has ended on yet as free while
-/// it is idle, so a new worker is tried at once, and as taking
-/// [`UNMEASURED_PENALTY`] per call while its first calls are in flight, so it
-/// is not flooded before it has answered.
+/// cost, ties go to the first tied worker from a random starting point, so
+/// an idle pool still spreads its calls. The latency-based strategies
+/// (least-response-time, latency, adaptive) treat a worker no call has ended
+/// on yet as free while it is idle, so a new worker is tried at once, and as
+/// taking [`UNMEASURED_PENALTY`] per call while its first calls are in
+/// flight, so it is not flooded before it has answered.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -881,11 +958,12 @@ impl AdaptiveWeights {
 /// assert_eq!(Strategy::default().name(), "round-robin");
 /// ```
 #[non_exhaustive]
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub enum Strategy {
     /// Each worker in turn, in the set's order: one shared counter, so every
     /// `n` consecutive picks (from any number of threads) visit each worker
     /// exactly once. The default.
+    #[default]
     RoundRobin,
     /// A uniformly random worker.
     Random,
@@ -910,7 +988,9 @@ pub enum Strategy {
     LeastResponseTime,
     /// The lowest peak-EWMA latency × (in flight + 1)
     /// ([`WorkerLoad::ewma_latency`], which jumps to a slower call at once
-    /// and decays towards faster ones): Finagle's and Linkerd's peak-EWMA.
+    /// and decays towards faster ones by 1/8 per call): the cost of
+    /// Finagle's and Linkerd's peak-EWMA balancers, decaying per call rather
+    /// than over time.
     Latency,
     /// Sticky by the call's key: Lamping–Veach jump consistent hash of the
     /// key over the set's positions, so a key keeps its worker while the set
@@ -927,12 +1007,16 @@ pub enum Strategy {
     ConsistentHash,
     /// A random worker with probability weight / total weight.
     WeightedRandom,
-    /// The lowest weighted score of four factors, each normalised to 0..=1:
-    /// load (as least-loaded) and peak-EWMA latency and calls in flight, each
-    /// divided by its largest value in the set, and the recent error rate
-    /// ([`WorkerLoad::error_rate`]), weighted by the [`AdaptiveWeights`].
-    /// An unmeasured worker's latency counts as 0 while it is idle and as the
-    /// set's largest while its first calls are in flight.
+    /// The lowest weighted score of four factors, each at least 1: load
+    /// (`1 +` least-loaded's load), latency (`1 +` peak-EWMA nanoseconds, an
+    /// unmeasured worker's taken as above), errors (`1 / (1 − error rate)`)
+    /// and connections (`1 +` calls in flight). The score is `Σ weight × log2(factor)` with the
+    /// [`AdaptiveWeights`] (log2 approximated piecewise-linearly): taking
+    /// logarithms is the normalisation, since dividing a factor by any
+    /// common scale (the set's largest, its mean) shifts every worker's
+    /// score alike and leaves the order unchanged. So the factors need no
+    /// pass to find their scale, and each worker's score is kept up to date
+    /// by its own calls.
     Adaptive(AdaptiveWeights),
     /// Two distinct random workers; the one with fewer calls in flight wins,
     /// a tie going to the lower peak-EWMA latency (an unmeasured worker's
@@ -940,12 +1024,6 @@ pub enum Strategy {
     PowerOfTwoChoices,
     /// A balancer of the user's own.
     Custom(Arc<dyn Balancer>),
-}
-
-impl Default for Strategy {
-    fn default() -> Strategy {
-        Strategy::RoundRobin
-    }
 }
 
 impl fmt::Debug for Strategy {
@@ -986,20 +1064,17 @@ impl Strategy {
         match self {
             Strategy::RoundRobin => Arc::new(RoundRobin::new()),
             Strategy::Random => Arc::new(Random(rng())),
-            Strategy::LeastLoaded => Arc::new(LeastLoaded(rng())),
+            Strategy::LeastLoaded => Arc::new(Ranking::new(rank::LOAD, rng())),
             Strategy::LeastConnections => Arc::new(LeastConnections(rng())),
             Strategy::WeightedRoundRobin => Arc::new(WeightedRoundRobin {
                 next: AtomicU64::new(0),
             }),
-            Strategy::LeastResponseTime => Arc::new(LeastResponseTime(rng())),
-            Strategy::Latency => Arc::new(Latency(rng())),
+            Strategy::LeastResponseTime => Arc::new(Ranking::new(rank::MEAN_LATENCY, rng())),
+            Strategy::Latency => Arc::new(Ranking::new(rank::EWMA_LATENCY, rng())),
             Strategy::KeyHash => Arc::new(KeyHash(RoundRobin::new())),
             Strategy::ConsistentHash => Arc::new(ConsistentHash(RoundRobin::new())),
             Strategy::WeightedRandom => Arc::new(WeightedRandom(rng())),
-            Strategy::Adaptive(weights) => Arc::new(Adaptive {
-                weights: weights.sanitised(),
-                rng: rng(),
-            }),
+            Strategy::Adaptive(weights) => Arc::new(Ranking::new(weights.rank(), rng())),
             Strategy::PowerOfTwoChoices => Arc::new(PowerOfTwoChoices(rng())),
             Strategy::Custom(balancer) => Arc::clone(balancer),
         }
@@ -1161,9 +1236,7 @@ mod tests {
     fn weighted_round_robin_is_exact_in_every_window_and_smooth() {
         let set = WorkerSet::new(loads(&[5, 1, 1]));
         let balancer = Strategy::WeightedRoundRobin.balancer();
-        let picks: Vec<usize> = (0..7 * 100)
-            .map(|_| pick(&*balancer, &set, None))
-            .collect();
+        let picks: Vec<usize> = (0..7 * 100).map(|_| pick(&*balancer, &set, None)).collect();
         for window in picks.windows(7) {
             assert_eq!(counts(window.iter().copied(), 3), [5, 1, 1], "{window:?}");
         }
@@ -1176,6 +1249,7 @@ mod tests {
             .map(<[usize]>::len)
             .max();
         assert_eq!(longest, Some(3), "{:?}", &picks[..14]);
+        assert_eq!(picks[..7], [0, 1, 0, 0, 2, 0, 0]);
         assert!(picks.windows(2).all(|w| w[0] == 0 || w[1] == 0));
         // The same for weights with a common factor.
         let set = WorkerSet::new(loads(&[10, 2, 2]));
@@ -1212,7 +1286,10 @@ mod tests {
             let weights: Vec<u32> = (0..n).map(|_| 1 + random.below(20) as u32).collect();
             let set = WorkerSet::new(loads(&weights));
             let divisor = weights.iter().fold(0, |g, &w| gcd(g, u64::from(w)));
-            let expected: Vec<usize> = weights.iter().map(|&w| (u64::from(w) / divisor) as usize).collect();
+            let expected: Vec<usize> = weights
+                .iter()
+                .map(|&w| (u64::from(w) / divisor) as usize)
+                .collect();
             let order = set.smooth.iter().map(|&i| i as usize);
             assert_eq!(counts(order, n), expected, "{weights:?}");
         }
@@ -1220,7 +1297,10 @@ mod tests {
         let set = WorkerSet::new(loads(&[3_000_000, 1_000_000, 7]));
         assert!(set.smooth.len() as u64 <= MAX_WRR_PERIOD + 3);
         let got = counts(set.smooth.iter().map(|&i| i as usize), 3);
-        assert!((got[0] as f64 / got[1] as f64 - 3.0).abs() < 0.01, "{got:?}");
+        assert!(
+            (got[0] as f64 / got[1] as f64 - 3.0).abs() < 0.01,
+            "{got:?}"
+        );
         assert_eq!(got[2], 1);
     }
 
@@ -1231,7 +1311,10 @@ mod tests {
         let balancer = Strategy::LeastConnections.seeded_balancer(1);
         let got = simulate(&*balancer, &set, &[MS; 4], 1_000, 1);
         assert_eq!(got[2], 0, "{got:?}");
-        assert!(got.iter().enumerate().all(|(i, &n)| i == 2 || n > 200), "{got:?}");
+        assert!(
+            got.iter().enumerate().all(|(i, &n)| i == 2 || n > 200),
+            "{got:?}"
+        );
         // With three calls at a time, the other three carry one each.
         let got = simulate(&*balancer, &set, &[MS; 4], 1_000, 3);
         assert_eq!(got[2], 0, "{got:?}");
@@ -1292,9 +1375,15 @@ mod tests {
         let set = WorkerSet::new(workers.clone());
         let balancer = Strategy::KeyHash.balancer();
         let keys: Vec<CallKey> = (0..50u32).map(|k| CallKey::of(&k)).collect();
-        let first: Vec<usize> = keys.iter().map(|&k| pick(&*balancer, &set, Some(k))).collect();
+        let first: Vec<usize> = keys
+            .iter()
+            .map(|&k| pick(&*balancer, &set, Some(k)))
+            .collect();
         // The keys do spread.
-        assert!(counts(first.iter().copied(), 8).iter().all(|&n| n > 0), "{first:?}");
+        assert!(
+            counts(first.iter().copied(), 8).iter().all(|&n| n > 0),
+            "{first:?}"
+        );
         // 1,000 picks, keys interleaved, on the set and on an equal rebuilt one.
         let rebuilt = WorkerSet::new(workers);
         for round in 0..20 {
@@ -1331,7 +1420,11 @@ mod tests {
         let balancer = Strategy::Random.seeded_balancer(9);
         let got = counts((0..40_000).map(|_| pick(&*balancer, &set, None)), 4);
         assert!(got.iter().all(|&n| n.abs_diff(10_000) < 500), "{got:?}");
-        for strategy in [Strategy::Random, Strategy::WeightedRandom, Strategy::PowerOfTwoChoices] {
+        for strategy in [
+            Strategy::Random,
+            Strategy::WeightedRandom,
+            Strategy::PowerOfTwoChoices,
+        ] {
             let (a, b) = (strategy.seeded_balancer(5), strategy.seeded_balancer(5));
             let a: Vec<_> = (0..100).map(|_| a.pick(&set, None)).collect();
             let b: Vec<_> = (0..100).map(|_| b.pick(&set, None)).collect();
@@ -1437,6 +1530,54 @@ mod tests {
     }
 
     #[test]
+    fn ranking_strategies_sharing_workers_each_rank_by_their_own_rule() {
+        // Worker 0 is busy on the CPU but fast, worker 1 idle but slow.
+        let set = set_of(2);
+        set.workers()[0].set_usage(95.0, 0);
+        set.workers()[0].end(MS, true);
+        set.workers()[1].end(50 * MS, true);
+        let least_loaded = Strategy::LeastLoaded.seeded_balancer(1);
+        let latency = Strategy::Latency.seeded_balancer(1);
+        for _ in 0..10 {
+            assert_eq!(least_loaded.pick(&set, None), Some(1));
+            assert_eq!(latency.pick(&set, None), Some(0));
+        }
+        // And the rank the workers keep follows changes made after a pick.
+        set.workers()[1].set_usage(99.0, 0);
+        set.workers()[1].begin();
+        assert_eq!(least_loaded.pick(&set, None), Some(0));
+    }
+
+    #[test]
+    fn cached_ranks_settle_on_the_figures_after_concurrent_calls() {
+        // Two workers, so that the threads often race on one.
+        let set = set_of(2);
+        let balancer = Strategy::Adaptive(AdaptiveWeights::default()).seeded_balancer(4);
+        std::thread::scope(|scope| {
+            for thread in 0..4u64 {
+                let (set, balancer) = (&set, &balancer);
+                scope.spawn(move || {
+                    for call in 0..20_000u64 {
+                        let i = pick(&**balancer, set, None);
+                        let worker = &set.workers()[i];
+                        worker.begin();
+                        worker.set_usage((call % 100) as f32, 0);
+                        let latency = Duration::from_micros(10 + (call * 7 + thread) % 500);
+                        worker.end(latency, call % 17 != 0);
+                    }
+                });
+            }
+        });
+        let rank = AdaptiveWeights::default().rank();
+        for worker in set.workers() {
+            assert_eq!(worker.in_flight(), 0);
+            let ranked = worker.ranked.load(Relaxed);
+            assert_eq!(ranked as u32, tag(rank));
+            assert_eq!((ranked >> 32) as u32, worker.key(&worker.figures(), rank));
+        }
+    }
+
+    #[test]
     fn an_empty_set_gives_none_and_a_single_worker_index_zero() {
         let empty = WorkerSet::default();
         let one = set_of(1);
@@ -1467,7 +1608,10 @@ mod tests {
     #[test]
     fn worker_load_keeps_its_figures() {
         let load = WorkerLoad::new(3, 0);
-        assert_eq!((load.id(), load.weight(), load.is_measured()), (3, 1, false));
+        assert_eq!(
+            (load.id(), load.weight(), load.is_measured()),
+            (3, 1, false)
+        );
         load.end(MS, true); // an end without a begin does not go below zero
         assert_eq!(load.in_flight(), 0);
         load.begin();

@@ -640,15 +640,49 @@ impl Caller for PoolCaller {
                 reason: format!("{} has no workers", pool.id),
             })));
         };
-        worker.load.begin();
-        let started = Instant::now();
-        let call = worker.client.call(request);
+        let mut guard = InFlight::begin(worker);
+        let call = guard.worker.client.call(request);
         let pool = pool.clone();
         Box::pin(async move {
             let outcome = call.await;
-            worker.load.end(started.elapsed(), outcome.is_ok());
-            pool.record(&worker, &outcome);
+            guard.ok = outcome.is_ok();
+            pool.record(&guard.worker, &outcome);
+            drop(guard);
             outcome
         })
+    }
+}
+
+/// One call on a worker: counted in flight until it ends, even when the
+/// caller gives up on it (then it counts as failed, but not against the
+/// worker's circuit: the caller left, the worker did nothing wrong).
+struct InFlight {
+    worker: Arc<Worker>,
+    started: Instant,
+    ok: bool,
+}
+
+impl InFlight {
+    fn begin(worker: Arc<Worker>) -> InFlight {
+        worker.load.begin();
+        InFlight {
+            worker,
+            started: Instant::now(),
+            ok: false,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let worker = &self.worker;
+        worker.load.end(self.started.elapsed(), self.ok);
+        if worker.slot.isolation == crate::Isolation::Child {
+            // What the OS said of the child last, for least-loaded and adaptive.
+            let (cpu, memory) = worker.slot.usage();
+            worker
+                .load
+                .set_usage(cpu.unwrap_or(0.0) as f32, memory.unwrap_or(0));
+        }
     }
 }

@@ -137,9 +137,9 @@ fn utilisation(scale: &AutoScale, workers: &[std::sync::Arc<Worker>]) -> Option<
         let in_flight: f64 = workers.iter().map(|w| f64::from(w.load.in_flight())).sum();
         consider(in_flight / n / target);
     }
-    let usage: Vec<_> = workers.iter().map(|w| w.slot.metrics()).collect();
+    let usage: Vec<_> = workers.iter().map(|w| w.slot.usage()).collect();
     if let Some(target) = scale.target_cpu.filter(|t| *t > 0.0) {
-        let known: Vec<f64> = usage.iter().filter_map(|m| m.cpu_percent).collect();
+        let known: Vec<f64> = usage.iter().filter_map(|(cpu, _)| *cpu).collect();
         if !known.is_empty() {
             consider(known.iter().sum::<f64>() / known.len() as f64 / target);
         }
@@ -147,7 +147,7 @@ fn utilisation(scale: &AutoScale, workers: &[std::sync::Arc<Worker>]) -> Option<
     if let Some(target) = scale.target_memory.filter(|t| *t > 0) {
         let known: Vec<f64> = usage
             .iter()
-            .filter_map(|m| m.memory_bytes)
+            .filter_map(|(_, memory)| *memory)
             .map(|b| b as f64)
             .collect();
         if !known.is_empty() {

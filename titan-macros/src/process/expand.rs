@@ -107,7 +107,10 @@ fn expand_proxy(service: &Service) -> TokenStream {
         let ident = &method.ident;
         let vis = &method.vis;
         let docs = if method.docs.is_empty() {
-            let doc = format!("Calls `{}` on the process.", method.ident);
+            let doc = match method.output {
+                Output::Health(_) => format!("Probes the `{}` health check of the process.", method.ident),
+                _ => format!("Calls `{}` on the process.", method.ident),
+            };
             quote!(#[doc = #doc])
         } else {
             let docs = &method.docs;

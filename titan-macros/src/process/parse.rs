@@ -106,6 +106,8 @@ pub(crate) struct RawMethod {
     pub(crate) markers: Vec<Marker>,
     /// `#[key]`s on its arguments, taken off the signature.
     pub(crate) keys: Vec<KeyMarker>,
+    /// `#[key]`s on the function itself, where they do not belong.
+    pub(crate) misplaced_keys: Vec<Attribute>,
     pub(crate) vis: syn::Visibility,
     pub(crate) sig: Signature,
     pub(crate) docs: Vec<Attribute>,
@@ -143,6 +145,14 @@ pub(crate) fn parse(args: TokenStream, item: TokenStream) -> Result<RawProcess, 
         if let ImplItem::Fn(function) = impl_item {
             let markers = take_markers(&mut function.attrs);
             let keys = take_keys(&mut function.sig);
+            let mut misplaced_keys = Vec::new();
+            function.attrs.retain(|attr| {
+                let key = is_titan_attr(attr, "key");
+                if key {
+                    misplaced_keys.push(attr.clone());
+                }
+                !key
+            });
             let docs = function
                 .attrs
                 .iter()
@@ -152,6 +162,7 @@ pub(crate) fn parse(args: TokenStream, item: TokenStream) -> Result<RawProcess, 
             methods.push(RawMethod {
                 markers,
                 keys,
+                misplaced_keys,
                 vis: function.vis.clone(),
                 sig: function.sig.clone(),
                 docs,

@@ -104,12 +104,24 @@ pub(crate) fn validate(raw: &RawProcess) -> Result<Service, Diagnostics> {
     let mut init: Option<Init> = None;
     let mut health_checks = Vec::new();
     let mut on_shutdown: Option<OnShutdown> = None;
+    // The first `#[on_shutdown]`, valid or not: any other is one too many.
+    let mut first_hook: Option<&syn::Ident> = None;
     for method in &raw.methods {
+        for attr in &method.misplaced_keys {
+            diag.error(
+                attr,
+                format!(
+                    "`#[key]` goes on one argument of a `#[public]` method, not on the method itself: \
+                     write `fn {}(&self, #[key] user: String, ...)`",
+                    method.sig.ident
+                ),
+            );
+        }
         check_marker_options(method, &mut diag);
         let Some(role) = role(method, &mut diag) else {
             continue;
         };
-        if role != Role::Public {
+        if !matches!(role, Role::Public) {
             reject_keys(method, role, &mut diag);
         }
         match role {
@@ -144,19 +156,19 @@ pub(crate) fn validate(raw: &RawProcess) -> Result<Service, Diagnostics> {
                 }
             }
             Role::OnShutdown(marker) => {
-                if let Some(previous) = &on_shutdown {
+                if let Some(previous) = first_hook {
                     diag.error(
                         &marker.attr,
                         format!(
                             "a process has at most one `#[on_shutdown]` hook, and `{previous}` already is one: \
                              call `{this}` from `{previous}` and remove `#[on_shutdown]` from `{this}`",
-                            previous = previous.ident,
                             this = method.sig.ident,
                         ),
                     );
-                } else if let Some(checked) = hooks::check_on_shutdown(&method.sig, &mut diag) {
-                    on_shutdown = Some(checked);
+                    continue;
                 }
+                first_hook = Some(&method.sig.ident);
+                on_shutdown = hooks::check_on_shutdown(&method.sig, &mut diag);
             }
             Role::Helper => {}
         }
@@ -199,12 +211,6 @@ enum Role<'a> {
     Helper,
 }
 
-impl PartialEq for Role<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        std::mem::discriminant(self) == std::mem::discriminant(other)
-    }
-}
-
 /// Options given to markers that take none, and whatever darling found wrong
 /// with `#[health_check(...)]`'s.
 fn check_marker_options(method: &RawMethod, diag: &mut Diagnostics) {
@@ -222,7 +228,8 @@ fn check_marker_options(method: &RawMethod, diag: &mut Diagnostics) {
 
 /// `#[name]` takes no arguments.
 fn no_arguments(attr: &syn::Attribute, name: &str, diag: &mut Diagnostics) {
-    let message = format!("`#[{name}]` takes no arguments: remove them and write plain `#[{name}]`");
+    let message =
+        format!("`#[{name}]` takes no arguments: remove them and write plain `#[{name}]`");
     match &attr.meta {
         Meta::Path(_) => {}
         Meta::List(list) => diag.error_at(list.delimiter.span().join(), message),
@@ -497,8 +504,8 @@ fn check_key(
             Some(first) => diag.error(
                 &marker.attr,
                 format!(
-                    "a method has at most one `#[key]` argument, and `{first}` already is one: remove `#[key]` from one of them \
-                     (to route by both, call through `proxy.with_key(&({first}, {second}))`)",
+                    "a method has at most one `#[key]` argument, and `{first}` already is one: remove `#[key]` from one of them; \
+                     to route by both, remove both and call through `proxy.with_key(&({first}, {second}))`",
                     first = args[first].ident,
                     second = arg.ident,
                 ),

@@ -36,7 +36,12 @@ impl Sessions {
         true
     }
 
-    #[health_check(kind = "readiness", interval = "2.5s", timeout = "750ms", failure_threshold = 5)]
+    #[health_check(
+        kind = "readiness",
+        interval = "2.5s",
+        timeout = "750ms",
+        failure_threshold = 5
+    )]
     async fn ready(&self) -> HealthStatus {
         HealthStatus::Healthy
     }
@@ -62,14 +67,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(checks[1].timeout, Duration::from_millis(750));
     assert_eq!(checks[1].failure_threshold, 5);
     assert_eq!(checks[2].timeout, Duration::from_secs(86_400));
-    assert_eq!(Sessions::DEFINITION.method("visit").and_then(|m| m.key), Some("user"));
-    assert_eq!(Sessions::DEFINITION.method("total").and_then(|m| m.key), Some("scope"));
+    assert_eq!(
+        Sessions::DEFINITION.method("visit").and_then(|m| m.key),
+        Some("user")
+    );
+    assert_eq!(
+        Sessions::DEFINITION.method("total").and_then(|m| m.key),
+        Some("scope")
+    );
     assert!(Sessions::DEFINITION.method("flush").is_none());
 
     let pm = ProcessManager::new();
     let sessions: SessionsProxy = pm.spawn::<Sessions>().await?;
     assert_eq!(sessions.visit("ada".into(), "/".into()).await?, 1);
-    assert_eq!(sessions.with_key(&7).visit("ada".into(), "/".into()).await?, 2);
+    assert_eq!(
+        sessions
+            .with_key(&7)
+            .visit("ada".into(), "/".into())
+            .await?,
+        2
+    );
     assert_eq!(sessions.total((1, "all".into())).await?, 2);
     assert_eq!(sessions.alive().await?, Health::healthy());
     assert_eq!(sessions.ready().await?.status, HealthStatus::Healthy);

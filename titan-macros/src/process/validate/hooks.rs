@@ -78,9 +78,10 @@ pub(super) fn check_health_check(
         },
     };
 
-    let kind = options.kind.as_ref().map_or(Some(HealthKind::Liveness), |kind| {
-        check_kind(kind, diag)
-    });
+    let kind = options
+        .kind
+        .as_ref()
+        .map_or(Some(HealthKind::Liveness), |kind| check_kind(kind, diag));
     let interval = check_duration(
         options.interval.as_ref(),
         "interval",
