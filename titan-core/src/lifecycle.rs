@@ -141,9 +141,13 @@ enum Phase {
     /// The current instance is (or was, until a moment ago) serving.
     Running,
     /// Waiting out a backoff, or starting a new instance.
-    Restarting { attempt: u32 },
+    Restarting {
+        attempt: u32,
+    },
     /// Down for good: restarting gave up.
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
     /// Down and not restarted (restarts are off): the instance says why.
     Down,
     /// Being stopped gracefully.
@@ -350,14 +354,18 @@ impl Slot {
         let ready = {
             let health = lock(&self.health);
             let checks_ok = health.started
-                && self.checks.iter().zip(&health.checks).all(|(check, state)| {
-                    match check.kind {
+                && self
+                    .checks
+                    .iter()
+                    .zip(&health.checks)
+                    .all(|(check, state)| match check.kind {
                         HealthKind::Readiness => state.passing,
                         HealthKind::Liveness => state.failures < check.failure_threshold,
                         HealthKind::Startup => true,
-                    }
-                });
-            checks_ok && *self.phase.borrow() == Phase::Running && self.current().control.is_running()
+                    });
+            checks_ok
+                && *self.phase.borrow() == Phase::Running
+                && self.current().control.is_running()
         };
         if self.ready.swap(ready, Ordering::AcqRel) != ready {
             self.changed();

@@ -717,15 +717,14 @@ impl Recipe {
 
 /// How to start instances of `T` from `options`: the config is encoded once
 /// and decoded for every instance, so a restart starts from the same config.
-fn starter<T: Process>(
-    options: &SpawnOptions<T::Config>,
-    drain: Duration,
-) -> Result<Start, Error> {
+fn starter<T: Process>(options: &SpawnOptions<T::Config>, drain: Duration) -> Result<Start, Error> {
     let config: Arc<[u8]> = child::encode_config::<T>(&options.config)?.into();
     let isolation = options.isolation;
     let child_options = Arc::new(options.child.clone());
     Ok(Arc::new(
-        move |id: ProcessId, control: Arc<Control>| -> BoxFuture<'static, Result<(Client, Backing), Error>> {
+        move |id: ProcessId,
+              control: Arc<Control>|
+              -> BoxFuture<'static, Result<(Client, Backing), Error>> {
             let config = config.clone();
             let child_options = child_options.clone();
             Box::pin(async move {
@@ -740,7 +739,8 @@ fn starter<T: Process>(
                     }
                     Isolation::Worker => {
                         let config = decode_config::<T>(&config)?;
-                        let (caller, thread) = worker::spawn::<T>(id, control, config, drain).await?;
+                        let (caller, thread) =
+                            worker::spawn::<T>(id, control, config, drain).await?;
                         Ok((Client::new(caller), Backing::Worker(Arc::new(thread))))
                     }
                     Isolation::Child => {
@@ -757,7 +757,9 @@ fn starter<T: Process>(
 fn decode_config<T: Process>(bytes: &[u8]) -> Result<T::Config, Error> {
     postcard::from_bytes(bytes).map_err(|e| Error::Init {
         process: T::NAME.to_string(),
-        reason: format!("its config does not survive encoding (it is kept encoded for restarts): {e}"),
+        reason: format!(
+            "its config does not survive encoding (it is kept encoded for restarts): {e}"
+        ),
     })
 }
 

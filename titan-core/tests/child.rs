@@ -175,7 +175,10 @@ async fn an_init_error_in_the_child_fails_the_spawn() {
 
 async fn sigkill_fails_every_call_in_flight_at_once() {
     let pm = ProcessManager::new();
-    let vault = pm.spawn_with::<Vault>(options("s").restart(RestartPolicy::never())).await.expect("spawns");
+    let vault = pm
+        .spawn_with::<Vault>(options("s").restart(RestartPolicy::never()))
+        .await
+        .expect("spawns");
     let id = vault.process_id().expect("id");
     let pid = pid_of(&pm, &vault);
     let calls: Vec<_> = (0..5)
@@ -256,7 +259,10 @@ async fn graceful_shutdown_drains_and_the_child_exits() {
 
 async fn a_panic_in_the_child_crashes_it() {
     let pm = ProcessManager::new();
-    let vault = pm.spawn_with::<Vault>(options("s").restart(RestartPolicy::never())).await.expect("spawns");
+    let vault = pm
+        .spawn_with::<Vault>(options("s").restart(RestartPolicy::never()))
+        .await
+        .expect("spawns");
     let id = vault.process_id().expect("id");
     let pid = pid_of(&pm, &vault);
     match vault.explode().await {

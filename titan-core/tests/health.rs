@@ -46,7 +46,12 @@ impl Patient {
         self.probes.load(Ordering::Relaxed)
     }
 
-    #[health_check(kind = "liveness", interval = "1s", timeout = "100ms", failure_threshold = 3)]
+    #[health_check(
+        kind = "liveness",
+        interval = "1s",
+        timeout = "100ms",
+        failure_threshold = 3
+    )]
     async fn alive(&self) -> Health {
         if self.frozen.load(Ordering::Relaxed) {
             std::future::pending::<()>().await;
@@ -59,19 +64,22 @@ impl Patient {
         }
     }
 
-    #[health_check(kind = "readiness", interval = "500ms", timeout = "100ms", failure_threshold = 2)]
+    #[health_check(
+        kind = "readiness",
+        interval = "500ms",
+        timeout = "100ms",
+        failure_threshold = 2
+    )]
     async fn ready(&self) -> bool {
         !self.unready.load(Ordering::Relaxed)
     }
 }
 
 fn quick_restarts() -> SpawnOptions {
-    SpawnOptions::new().restart(
-        RestartPolicy::new().backoff(Backoff::exponential(
-            Duration::from_millis(10),
-            Duration::from_millis(10),
-        )),
-    )
+    SpawnOptions::new().restart(RestartPolicy::new().backoff(Backoff::exponential(
+        Duration::from_millis(10),
+        Duration::from_millis(10),
+    )))
 }
 
 async fn next(events: &mut Events, matches: impl Fn(&EventKind) -> bool) -> Event {
@@ -93,7 +101,10 @@ async fn a_process_whose_liveness_check_turns_unhealthy_is_restarted() {
         .expect("spawns");
     let id = patient.process_id().expect("managed");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(patient.probes().await.expect("serving") >= 2, "probed every second");
+    assert!(
+        patient.probes().await.expect("serving") >= 2,
+        "probed every second"
+    );
     assert_eq!(pm.health(id).expect("listed").status, HealthStatus::Healthy);
 
     patient.fall_ill().await.expect("serving");
@@ -110,7 +121,10 @@ async fn a_process_whose_liveness_check_turns_unhealthy_is_restarted() {
     let EventKind::Crashed { reason } = crashed.kind else {
         unreachable!()
     };
-    assert!(reason.contains("alive") && reason.contains("3 times"), "{reason}");
+    assert!(
+        reason.contains("alive") && reason.contains("3 times"),
+        "{reason}"
+    );
     next(&mut events, |k| matches!(k, EventKind::Restarted { .. })).await;
 
     assert_eq!(patient.probes().await, Ok(0), "a fresh instance");
@@ -207,7 +221,10 @@ async fn failing_readiness_takes_a_worker_out_of_balancing_until_it_recovers() {
         ids
     };
     assert_eq!(served.len(), 2);
-    assert!(pm.metrics(workers[0]).expect("listed").calls > before, "it serves again");
+    assert!(
+        pm.metrics(workers[0]).expect("listed").calls > before,
+        "it serves again"
+    );
 }
 
 /// Starts slowly: its startup check passes from the third probe on.

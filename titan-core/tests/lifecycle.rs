@@ -381,7 +381,9 @@ async fn stop_drains_one_process_and_leaves_the_others_running() {
 
 #[tokio::test(start_paused = true)]
 async fn stop_uses_the_shutdown_timeout_too() {
-    let pm = ProcessManager::with_options(ManagerOptions::new().shutdown_timeout(Duration::from_secs(2)));
+    let pm = ProcessManager::with_options(
+        ManagerOptions::new().shutdown_timeout(Duration::from_secs(2)),
+    );
     let plain = pm.spawn::<Plain>().await.expect("spawns");
     let id = id_of(&plain);
 

@@ -145,7 +145,11 @@ async fn least_connections_avoids_a_worker_stuck_on_a_slow_call() {
     for _ in 0..30 {
         worker.hit().await.expect("answers");
     }
-    assert_eq!(calls(&pm, busy[0]), 0, "no call but the stuck one, still in flight");
+    assert_eq!(
+        calls(&pm, busy[0]),
+        0,
+        "no call but the stuck one, still in flight"
+    );
     assert_eq!(pm.get(busy[0]).expect("listed").in_flight, 1);
     stuck.abort();
 }
@@ -230,13 +234,12 @@ async fn a_key_argument_makes_calls_sticky_and_a_callers_key_wins() {
 
         // A caller's own key overrides the argument: every user lands together.
         let pinned = worker.with_key("tenant-7");
-        let instances: std::collections::HashSet<_> = futures::future::join_all(
-            (0..20).map(|user| pinned.session(format!("user-{user}"))),
-        )
-        .await
-        .into_iter()
-        .map(|answer| answer.expect("answers"))
-        .collect();
+        let instances: std::collections::HashSet<_> =
+            futures::future::join_all((0..20).map(|user| pinned.session(format!("user-{user}"))))
+                .await
+                .into_iter()
+                .map(|answer| answer.expect("answers"))
+                .collect();
         assert_eq!(instances.len(), 1);
     }
 }
@@ -276,7 +279,11 @@ async fn an_unready_worker_gets_no_calls_but_panic_mode_spreads_over_all() {
     }
     assert!(pool.health().panic_mode);
     for (id, before) in ids.iter().zip(before) {
-        assert_eq!(calls(&pm, *id) - before, 10, "panic mode spreads evenly: {id}");
+        assert_eq!(
+            calls(&pm, *id) - before,
+            10,
+            "panic mode spreads evenly: {id}"
+        );
     }
 }
 
@@ -315,7 +322,11 @@ async fn a_worker_whose_calls_keep_failing_is_skipped_until_its_circuit_half_ope
     for _ in 0..3 {
         let _ = hurried.whoami().await;
     }
-    assert_eq!(calls(&pm, ids[0]), before + 1, "half open: one call to try it");
+    assert_eq!(
+        calls(&pm, ids[0]),
+        before + 1,
+        "half open: one call to try it"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -373,7 +384,10 @@ async fn scale_adds_and_drains_workers() {
     pool.scale(1).await.expect("shrinks");
     assert_eq!(pool.size(), 1);
     assert_eq!(pm.list().len(), 1, "the others stopped and left");
-    assert!(stuck.await.expect("joins").is_ok(), "a call in flight drained");
+    assert!(
+        stuck.await.expect("joins").is_ok(),
+        "a call in flight drained"
+    );
     worker.hit().await.expect("the last worker serves");
 }
 
@@ -461,7 +475,11 @@ async fn a_rolling_reload_under_steady_load_loses_no_call() {
         total += ok;
     }
     assert!(total > 100, "the load was steady: {total} calls");
-    assert_eq!(pool.workers(), before, "the same workers, each with a fresh instance");
+    assert_eq!(
+        pool.workers(),
+        before,
+        "the same workers, each with a fresh instance"
+    );
     let mut recycled = 0;
     while let Ok(Some(event)) = tokio::time::timeout(ms(1), events.recv()).await {
         if matches!(event.kind, EventKind::Recycled { .. }) {
@@ -486,6 +504,10 @@ async fn max_requests_recycles_a_worker_without_failing_a_call() {
         instances.insert(worker.whoami().await.expect("no call fails"));
         tokio::time::sleep(ms(1)).await;
     }
-    assert!(instances.len() >= 8, "recycled every 10 calls: {}", instances.len());
+    assert!(
+        instances.len() >= 8,
+        "recycled every 10 calls: {}",
+        instances.len()
+    );
     assert_eq!(pool.size(), 2);
 }

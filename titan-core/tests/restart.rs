@@ -66,14 +66,20 @@ async fn next(events: &mut Events, matches: impl Fn(&EventKind) -> bool) -> Even
 }
 
 async fn restarted(events: &mut Events) -> u32 {
-    match next(events, |k| matches!(k, EventKind::Restarted { .. })).await.kind {
+    match next(events, |k| matches!(k, EventKind::Restarted { .. }))
+        .await
+        .kind
+    {
         EventKind::Restarted { attempt, .. } => attempt,
         _ => unreachable!(),
     }
 }
 
 async fn burn(phoenix: &PhoenixProxy) {
-    let crashed = phoenix.burn().await.expect_err("a panic crashes the process");
+    let crashed = phoenix
+        .burn()
+        .await
+        .expect_err("a panic crashes the process");
     assert!(
         matches!(crashed, Error::ProcessCrashed { ref reason, .. } if reason.contains("burnt")),
         "{crashed:?}"
@@ -95,7 +101,9 @@ async fn restarts_wait_out_an_exponential_backoff_that_grows_and_caps() {
         assert_eq!(attempt as usize, n + 1, "attempts count up from 1");
         assert_eq!(crashed_at.elapsed(), ms(expected), "restart {}", n + 1);
     }
-    let info = pm.get(phoenix.process_id().expect("managed")).expect("listed");
+    let info = pm
+        .get(phoenix.process_id().expect("managed"))
+        .expect("listed");
     assert_eq!(info.restarts, 6);
     assert_eq!(info.status, ProcessStatus::Running);
 }
@@ -148,7 +156,10 @@ async fn a_proxy_held_across_restarts_reaches_the_new_instance() {
     let before = phoenix.instance().await.expect("serving");
     burn(&phoenix).await;
     restarted(&mut events).await;
-    let after = phoenix.instance().await.expect("the same proxy, serving again");
+    let after = phoenix
+        .instance()
+        .await
+        .expect("the same proxy, serving again");
     assert_ne!(before, after, "a fresh instance answered");
     // A proxy made by id reaches it too.
     let by_id = pm
@@ -221,7 +232,10 @@ async fn more_than_max_restarts_within_the_window_leaves_it_failed() {
 
     let id = phoenix.process_id().expect("managed");
     assert!(
-        matches!(pm.get(id).expect("listed").status, ProcessStatus::Failed { .. }),
+        matches!(
+            pm.get(id).expect("listed").status,
+            ProcessStatus::Failed { .. }
+        ),
         "it stays down"
     );
     let error = phoenix.instance().await.expect_err("failed for good");
@@ -331,9 +345,7 @@ async fn kill_and_stop_are_not_crashes_and_nothing_restarts() {
         Err(Error::ProcessStopped { .. })
     ));
     let mut kinds = Vec::new();
-    while let Ok(Some(event)) =
-        tokio::time::timeout(ms(1), events.recv()).await
-    {
+    while let Ok(Some(event)) = tokio::time::timeout(ms(1), events.recv()).await {
         kinds.push(event.kind);
     }
     assert!(

@@ -16,11 +16,19 @@ static LOGS: LazyLock<Mutex<HashMap<u64, Vec<String>>>> = LazyLock::new(Default:
 static KEYS: AtomicU64 = AtomicU64::new(1);
 
 fn log(key: u64, what: impl Into<String>) {
-    LOGS.lock().unwrap().entry(key).or_default().push(what.into());
+    LOGS.lock()
+        .expect("the log lock")
+        .entry(key)
+        .or_default()
+        .push(what.into());
 }
 
 fn logged(key: u64) -> Vec<String> {
-    LOGS.lock().unwrap().get(&key).cloned().unwrap_or_default()
+    LOGS.lock()
+        .expect("the log lock")
+        .get(&key)
+        .cloned()
+        .unwrap_or_default()
 }
 
 struct Drainer {
@@ -92,7 +100,11 @@ async fn drains_then_runs_on_shutdown_once(isolation: Isolation, by_stop: bool) 
         1,
         "once: {log:?}"
     );
-    assert_eq!(log.last().map(String::as_str), Some("on_shutdown"), "after the calls: {log:?}");
+    assert_eq!(
+        log.last().map(String::as_str),
+        Some("on_shutdown"),
+        "after the calls: {log:?}"
+    );
     assert_eq!(log.len(), 6);
 }
 
@@ -149,9 +161,13 @@ async fn a_stop_says_so_in_the_events() {
     let id = drainer.process_id().expect("managed");
     pm.stop(id).await;
     let mut kinds = Vec::new();
-    while let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(10), events.recv()).await {
+    while let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(10), events.recv()).await
+    {
         assert_eq!(event.process, id);
         kinds.push(event.kind);
     }
-    assert_eq!(kinds, [EventKind::Spawned { pid: None }, EventKind::Stopped]);
+    assert_eq!(
+        kinds,
+        [EventKind::Spawned { pid: None }, EventKind::Stopped]
+    );
 }

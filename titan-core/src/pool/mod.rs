@@ -48,13 +48,13 @@
 //!
 //! The hashing strategies route by the call's key: the argument a process
 //! marks `#[key]`, or a key the caller sets with
-//! [`Proxy::with_key`](crate::Proxy::with_key) (which wins). A call without
+//! [`Proxy::with_key`] (which wins). A call without
 //! a key goes round-robin.
 //!
 //! # Recycling, reloading, scaling
 //!
 //! Workers are recycled after `max_requests` calls or `max_lifetime`, or when
-//! a child passes `max_memory` ([`SpawnOptions`](crate::SpawnOptions)):
+//! a child passes `max_memory` ([`SpawnOptions`]):
 //! a fresh instance starts, passes its startup and readiness checks, takes
 //! the calls, and only then does the old one drain, so no call fails.
 //! [`PoolHandle::reload`] does the same to every worker, one at a time.
@@ -298,7 +298,10 @@ impl ProcessManager {
         let recipe = self.recipe::<T>(&pool.spawn)?;
         let id = PoolId(self.next_pool_id());
         let size = match &pool.autoscale {
-            Some(scale) => pool.size.resolve().clamp(scale.min, scale.max.max(scale.min)),
+            Some(scale) => pool
+                .size
+                .resolve()
+                .clamp(scale.min, scale.max.max(scale.min)),
             None => pool.size.resolve(),
         };
         let inner = Arc::new(PoolInner {
