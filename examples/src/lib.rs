@@ -5,3 +5,4 @@
 #![warn(missing_docs)]
 
 pub mod calculator;
+pub mod render;
