@@ -150,7 +150,7 @@ impl Control {
             match self.phase.load(Ordering::Acquire) {
                 RUNNING => {
                     *status = ProcessStatus::Stopping;
-                    self.phase.store(STOPPING, Ordering::Release);
+                    self.phase.store(STOPPING, Ordering::SeqCst);
                 }
                 STOPPING => {}
                 _ => return 0, // already down
@@ -159,7 +159,7 @@ impl Control {
         let drained = async {
             loop {
                 let notified = self.drained.notified();
-                if self.in_flight() == 0 {
+                if self.in_flight.load(Ordering::SeqCst) == 0 {
                     return;
                 }
                 notified.await;
@@ -191,7 +191,13 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+        // Only a stop waits for the count to reach zero, and it marks the
+        // process stopping first (then checks the count): while it runs, no
+        // one needs waking. SeqCst on both sides orders the count against
+        // the phase, so a stop that begins meanwhile sees zero itself.
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.0.phase.load(Ordering::SeqCst) != RUNNING
+        {
             self.0.drained.notify_waiters();
         }
     }
