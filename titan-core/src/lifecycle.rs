@@ -1032,8 +1032,18 @@ async fn call_when_running(slot: &Arc<Slot>, request: Request) -> Result<Respons
                         reason: format!("{}#{} failed: {reason}", slot.name(), slot.id),
                     });
                 }
-                Phase::Down | Phase::Stopping | Phase::Stopped | Phase::Killed => {
-                    return Err(current.control.refusal());
+                Phase::Down => return Err(current.control.refusal()),
+                Phase::Stopping | Phase::Stopped => {
+                    return Err(Error::ProcessStopped {
+                        process: format!("{}#{}", slot.name(), slot.id),
+                        reason: "shut down".into(),
+                    });
+                }
+                Phase::Killed => {
+                    return Err(Error::ProcessStopped {
+                        process: format!("{}#{}", slot.name(), slot.id),
+                        reason: "killed".into(),
+                    });
                 }
             }
         };

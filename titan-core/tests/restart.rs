@@ -368,3 +368,51 @@ async fn manager_restart_swaps_in_a_fresh_instance_without_failing_a_call() {
     let after = phoenix.instance().await.expect("serving");
     assert_ne!(before, after);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_during_the_backoff_cancels_the_restart() {
+    let pm = ProcessManager::new();
+    let slow = policy().backoff(Backoff::exponential(ms(5000), ms(5000)));
+    let phoenix = pm
+        .spawn_with::<Phoenix>(SpawnOptions::new().restart(slow))
+        .await
+        .expect("spawns");
+    let id = phoenix.process_id().expect("managed");
+    burn(&phoenix).await;
+    tokio::time::sleep(ms(10)).await;
+    assert_eq!(
+        pm.get(id).expect("listed").status,
+        ProcessStatus::Restarting { attempt: 1 }
+    );
+    let asked_at = Instant::now();
+    assert!(pm.stop(id).await);
+    assert!(asked_at.elapsed() < ms(100), "no waiting out the backoff");
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert!(matches!(
+        phoenix.instance().await,
+        Err(Error::ProcessStopped { .. })
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_lifetime_recycles_the_process_without_failing_a_call() {
+    let pm = ProcessManager::new();
+    let mut events = pm.events();
+    let phoenix = pm
+        .spawn_with::<Phoenix>(SpawnOptions::new().max_lifetime(Duration::from_secs(10)))
+        .await
+        .expect("spawns");
+    let mut instances = std::collections::HashSet::new();
+    for _ in 0..35 {
+        instances.insert(phoenix.instance().await.expect("no call fails"));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert_eq!(instances.len(), 4, "a fresh instance every 10 s");
+    let recycled = next(&mut events, |k| matches!(k, EventKind::Recycled { .. })).await;
+    assert_eq!(
+        recycled.kind,
+        EventKind::Recycled {
+            reason: titan_core::events::RecycleReason::Lifetime
+        }
+    );
+}
