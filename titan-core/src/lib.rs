@@ -45,7 +45,10 @@
 //!
 //! Modules, one per concept: [`process`](mod@process) (the service model), [`definition`]
 //! (what a service offers), [`caller`] (how a proxy reaches a process),
-//! [`manager`] (spawning and stopping), [`registry`](mod@registry) (every process type in the
+//! [`manager`] (spawning, restarting and stopping), [`restart`] (restart
+//! policies), [`health`] (`#[health_check]` probes), [`metrics`] (calls and
+//! latencies), [`events`] (lifecycle events), [`pool`] (several workers
+//! behind one proxy), [`registry`](mod@registry) (every process type in the
 //! binary), [`error`] (what can go wrong), [`entry`] (`#[titan_core::main]`).
 
 #![warn(missing_docs, unreachable_pub)]

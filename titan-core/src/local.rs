@@ -302,10 +302,13 @@ pub(crate) async fn until_down(
     control: &Control,
     call: impl std::future::Future<Output = Result<Response, Error>>,
 ) -> Result<Response, Error> {
+    // The call first: one that completes at once never registers with the
+    // down signal (a lock and an unlock), and a process that goes down still
+    // wakes every call that waits.
     tokio::select! {
         biased;
-        () = control.down() => Err(control.refusal()),
         outcome = call => outcome,
+        () = control.down() => Err(control.refusal()),
     }
 }
 
