@@ -1,11 +1,20 @@
 //! The host loop: serves a set of processes over any byte stream.
 //!
 //! [`serve`] speaks the [`wire`] protocol on one connection: it
-//! answers the handshake with the services it offers, runs each request as its
-//! own task (so one slow call never holds up another, and replies go out in
-//! whatever order calls finish), stops a call's work when the caller cancels
-//! it or its deadline passes, and answers pings. Every isolation and transport
-//! that crosses a byte stream (a child's pipes, a unix socket, TCP) uses it.
+//! answers the handshake with the services it offers, runs the calls of the
+//! connection side by side on the connection's own task (no task per call:
+//! the call futures are polled alongside the frame reader, and a call that
+//! waits never holds up another), writes replies in whatever order calls
+//! finish, batching those that finish together into one write, stops a call's
+//! work when the caller cancels it or its deadline passes, and answers pings.
+//! Every isolation and transport that crosses a byte stream (a child's pipes,
+//! a unix socket, TCP) uses it.
+//!
+//! Since a connection's calls share its task, a method that blocks its thread
+//! (a sync method doing CPU work) holds up the other calls of its connection
+//! until it returns (never those of other connections, which have tasks of
+//! their own). Give such work a thread of its own (`spawn_blocking`, or
+//! `Isolation::Worker`) when that matters.
 //!
 //! Bad input never takes the host down: a frame that does not decode, a length
 //! prefix over the limit, or a peer that never says hello gets a
@@ -13,25 +22,30 @@
 //! unknown service or method, or with arguments of the wrong type, gets an
 //! error reply and the connection keeps serving.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
-use bytes::Bytes;
-use futures::future::{AbortHandle, Abortable};
-use futures::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{SinkExt, Stream, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::Instant;
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use crate::caller::{Client, Payload, Request};
+use crate::caller::{Client, Payload, Request, Response};
 use crate::definition::{MethodId, ServiceDefinition};
 use crate::error::Error;
 use crate::process::{Process, Proxy};
 use crate::streaming::Streams;
+use crate::wire::ids::CallSet;
 use crate::wire::{
-    self, CallId, Frame, Hello, Offered, PROTOCOL_VERSION, RequestFrame, ResponseFrame, WireConfig,
-    WireError,
+    self, CallFrame, CallId, Frame, Hello, Offered, PROTOCOL_VERSION, RequestFrame, ResponseFrame,
+    WireConfig, WireError,
 };
 
 /// The processes a host serves, by service name.
@@ -58,7 +72,8 @@ use crate::wire::{
 /// ```
 #[derive(Clone, Default)]
 pub struct ServiceSet {
-    services: HashMap<String, Served>,
+    /// Sorted by name: a service's position is its index in the hello.
+    services: Vec<Served>,
 }
 
 #[derive(Clone)]
@@ -81,37 +96,43 @@ impl ServiceSet {
 
     /// Adds the service `definition`, reached through `client`; replaces one of the same name.
     pub fn insert(&mut self, definition: &'static ServiceDefinition, client: Client) {
+        let served = Served { definition, client };
+        match self.position(definition.name) {
+            Ok(at) => self.services[at] = served,
+            Err(at) => self.services.insert(at, served),
+        }
+    }
+
+    fn position(&self, name: &str) -> Result<usize, usize> {
         self.services
-            .insert(definition.name.to_string(), Served { definition, client });
+            .binary_search_by(|served| served.definition.name.cmp(name))
     }
 
     /// Every service in the set, with the client that reaches it.
     pub fn iter(&self) -> impl Iterator<Item = (&'static ServiceDefinition, &Client)> {
         self.services
-            .values()
+            .iter()
             .map(|served| (served.definition, &served.client))
     }
 
-    /// What the handshake advertises.
+    /// What the handshake advertises, sorted by name: a [`CallFrame`] names a
+    /// service by its position in this list.
     pub fn offered(&self) -> Vec<Offered> {
-        let mut offered: Vec<Offered> = self
-            .services
-            .values()
+        self.services
+            .iter()
             .map(|served| Offered {
                 name: served.definition.name.to_string(),
                 version: served.definition.version.to_string(),
             })
-            .collect();
-        offered.sort_by(|a, b| a.name.cmp(&b.name));
-        offered
+            .collect()
     }
 
     /// Resolves a request to a client and its static method, or the reason it cannot be served.
-    fn route(&self, request: &RequestFrame) -> Result<(Client, Request), Error> {
+    fn route(&self, request: RequestFrame) -> Result<(Client, Request), Error> {
         let served = self
-            .services
-            .get(&request.service)
-            .ok_or_else(|| Error::ServiceNotFound {
+            .position(&request.service)
+            .map(|at| &self.services[at])
+            .map_err(|_| Error::ServiceNotFound {
                 service: request.service.clone(),
             })?;
         let definition = served.definition;
@@ -122,24 +143,52 @@ impl ServiceSet {
                 found: definition.version.to_string(),
             });
         }
-        let method = definition
-            .method_by_id(MethodId(request.method))
-            .ok_or_else(|| Error::MethodNotFound {
-                service: definition.to_string(),
-                method: MethodId(request.method).to_string(),
+        served.request(request.method, request.timeout_micros, request.payload)
+    }
+
+    /// [`route`](Self::route) for the compact form: the service by its index
+    /// in the hello, its version checked by the caller against that hello.
+    fn route_call(&self, frame: CallFrame) -> Result<(Client, Request), Error> {
+        let index = frame.service;
+        let served = usize::try_from(index)
+            .ok()
+            .and_then(|at| self.services.get(at))
+            .ok_or_else(|| Error::ServiceNotFound {
+                service: format!(
+                    "service #{index} (this host offers {} services)",
+                    self.services.len()
+                ),
             })?;
-        let deadline = request
-            .timeout_micros
+        served.request(frame.method, frame.timeout_micros, frame.payload)
+    }
+}
+
+impl Served {
+    fn request(
+        &self,
+        method: u32,
+        timeout_micros: Option<u64>,
+        payload: Bytes,
+    ) -> Result<(Client, Request), Error> {
+        let definition = self.definition;
+        let method =
+            definition
+                .method_by_id(MethodId(method))
+                .ok_or_else(|| Error::MethodNotFound {
+                    service: definition.to_string(),
+                    method: MethodId(method).to_string(),
+                })?;
+        let deadline = timeout_micros
             .map(|micros| tokio::time::Instant::now() + std::time::Duration::from_micros(micros));
         let call = Request {
             service: definition,
             method,
-            payload: Payload::Encoded(request.payload.clone()),
+            payload: Payload::Encoded(payload),
             deadline,
             stream: None,
             key: None,
         };
-        Ok((served.client.clone(), call))
+        Ok((self.client.clone(), call))
     }
 }
 
@@ -148,9 +197,6 @@ impl std::fmt::Debug for ServiceSet {
         f.debug_list().entries(self.offered()).finish()
     }
 }
-
-/// Calls in flight on one connection, by id, so a cancel can stop them.
-type InFlight = Arc<Mutex<HashMap<CallId, AbortHandle>>>;
 
 /// Serves `services` on one connection until the peer goes away or breaks the
 /// protocol. Returns `Ok` when the peer closed the connection cleanly, and the
@@ -176,48 +222,44 @@ pub async fn serve_until<IO>(
 where
     IO: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (read_half, write_half) = tokio::io::split(io);
-    let mut frames = FramedRead::new(read_half, wire::length_codec(config.max_frame_size));
-    let (out, outgoing) = mpsc::channel::<Bytes>(256);
-    let finish = CancellationToken::new();
-    let writer = tokio::spawn(write_frames(
-        FramedWrite::new(write_half, wire::length_codec(config.max_frame_size)),
-        outgoing,
-        finish.clone(),
-    ));
-
-    // Whatever ends this function (a return, or the task being dropped), the
-    // connection's calls and writer end with it.
-    let connection = Connection {
-        out: out.clone(),
-        in_flight: Arc::default(),
-        streams: Streams::new(config.stream_window, config.max_frame_size, out.clone()),
-        finished: Arc::default(),
-        shutdown,
+    let frames = FramedRead::new(Box::pin(io), wire::length_codec(config.max_frame_size));
+    // Frames the streams send (items, ends, credits); the connection's loop
+    // moves them to the socket along with the replies.
+    let (control, queued) = mpsc::channel::<Bytes>(256);
+    let streams = Streams::new(config.stream_window, config.max_frame_size, control);
+    // However this function ends (a return, or its future being dropped), the
+    // connection's streams end with it; its calls are owned by `host`.
+    let _guard = StreamsGuard(streams.clone());
+    let mut host = Host {
+        frames,
+        out: BytesMut::with_capacity(OUT_CAPACITY),
+        queued,
+        calls: FuturesUnordered::new(),
+        in_flight: CallSet::default(),
+        streams,
+        services: &services,
+        config: &config,
+        draining: false,
+        last_heard: Instant::now(),
     };
-    let _guard = ConnectionGuard {
-        in_flight: connection.in_flight.clone(),
-        streams: connection.streams.clone(),
-        writer: writer.abort_handle(),
-    };
-    let outcome = match handshake(&mut frames, &services, &out, &config).await {
-        Ok(true) => serve_calls(&mut frames, &services, &connection, &config).await,
+    let outcome = match host.handshake().await {
+        Ok(true) => host.run(shutdown).await,
         Ok(false) => Ok(()),
         Err(error) => Err(error),
     };
+    // The peer is gone, misbehaved or was told goodbye: nobody waits for the
+    // calls still running.
+    host.calls = FuturesUnordered::new();
+    host.in_flight.clear();
+    while let Ok(frame) = host.queued.try_recv() {
+        put_frame(&mut host.out, &frame);
+    }
     if let Err(error) = &outcome {
         tracing::debug!(%error, "closing the connection");
-        if let Ok(goaway) = wire::encode(
-            &Frame::Goaway(WireError::from(error)),
-            config.max_frame_size,
-        ) {
-            let _ = out.send(goaway).await;
-        }
+        host.send(&Frame::Goaway(WireError::from(error)));
     }
-    drop(out);
     // Let the goodbye (and replies already queued) reach the peer, but never hang on it.
-    finish.cancel();
-    let _ = tokio::time::timeout(config.handshake_timeout, writer).await;
+    let _ = tokio::time::timeout(config.handshake_timeout, host.finish()).await;
     outcome
 }
 
@@ -244,292 +286,474 @@ pub async fn refuse<IO>(io: IO, error: Error, config: WireConfig) -> Result<(), 
 where
     IO: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (read_half, write_half) = tokio::io::split(io);
-    let mut frames = FramedRead::new(read_half, wire::length_codec(config.max_frame_size));
-    let mut sink = FramedWrite::new(write_half, wire::length_codec(config.max_frame_size));
+    let mut frames = FramedRead::new(Box::pin(io), wire::length_codec(config.max_frame_size));
     // Whatever the peer says first, the answer is the same.
     let _ = tokio::time::timeout(config.handshake_timeout, frames.next()).await;
-    if let Ok(goaway) = wire::encode(
+    let mut out = BytesMut::new();
+    if wire::encode_into(
         &Frame::Goaway(WireError::from(&error)),
         config.max_frame_size,
-    ) {
-        let _ = sink.send(goaway).await;
+        &mut out,
+    )
+    .is_ok()
+    {
+        let io = frames.get_mut();
+        if io.write_all(&out).await.is_ok() {
+            let _ = io.shutdown().await;
+        }
     }
-    let _ = SinkExt::<Bytes>::close(&mut sink).await;
     Err(error)
 }
 
-/// Waits for the peer's hello and answers it. `Ok(false)`: the peer left first.
-async fn handshake<R>(
-    frames: &mut FramedRead<R, LengthDelimitedCodec>,
-    services: &ServiceSet,
-    out: &mpsc::Sender<Bytes>,
-    config: &WireConfig,
-) -> Result<bool, Error>
-where
-    R: AsyncRead + Unpin,
-{
-    let first = tokio::time::timeout(config.handshake_timeout, frames.next())
-        .await
-        .map_err(|_| Error::Unavailable {
-            reason: format!(
-                "the peer sent no hello within {:?}",
-                config.handshake_timeout
-            ),
-        })?;
-    let bytes = match first {
-        None => return Ok(false),
-        Some(read) => read.map_err(|e| read_error(e, config))?,
-    };
-    match wire::decode(&bytes)? {
-        Frame::Hello(hello) if hello.protocol == PROTOCOL_VERSION => {
-            let reply = Frame::Hello(Hello {
-                protocol: PROTOCOL_VERSION,
-                services: services.offered(),
-                token: None,
-            });
-            send(out, &reply, config).await;
-            Ok(true)
-        }
-        Frame::Hello(hello) => Err(Error::VersionMismatch {
-            service: "the titan wire protocol".into(),
-            expected: hello.protocol.to_string(),
-            found: PROTOCOL_VERSION.to_string(),
-        }),
-        other => Err(Error::Decode {
-            what: "the handshake".into(),
-            reason: format!("expected a hello frame first, got {}", frame_name(&other)),
-        }),
-    }
-}
+/// Bytes of replies waiting for the socket past which a connection stops
+/// taking new frames and finishing calls, until the peer reads.
+const HIGH_WATER: usize = 256 * 1024;
 
-async fn serve_calls<R>(
-    frames: &mut FramedRead<R, LengthDelimitedCodec>,
-    services: &Arc<ServiceSet>,
-    connection: &Connection,
-    config: &WireConfig,
-) -> Result<(), Error>
-where
-    R: AsyncRead + Unpin,
-{
-    let (out, in_flight) = (&connection.out, &connection.in_flight);
-    let mut draining = false;
-    let outcome = loop {
-        let next = tokio::select! {
-            biased;
-            () = connection.shutdown.cancelled(), if !draining => {
-                draining = true;
-                if lock(in_flight).is_empty() {
-                    shutting_down(out, config).await;
-                    break Ok(());
-                }
-                continue;
-            }
-            () = connection.finished.notified(), if draining => {
-                if lock(in_flight).is_empty() {
-                    shutting_down(out, config).await;
-                    break Ok(());
-                }
-                continue;
-            }
-            next = tokio::time::timeout(config.heartbeat_timeout, frames.next()) => match next {
-                Ok(next) => next,
-                Err(_) => break Err(Error::Timeout),
-            },
-        };
-        let bytes = match next {
-            None => break Ok(()),
-            Some(Ok(bytes)) => bytes,
-            Some(Err(error)) => break Err(read_error(error, config)),
-        };
-        let frame = match wire::decode(&bytes) {
-            Ok(frame) => frame,
-            Err(error) => break Err(error),
-        };
-        match frame {
-            Frame::Request(request) if draining => {
-                let refusal = Frame::Response(ResponseFrame {
-                    call: request.call,
-                    result: Err(WireError::from(Error::Unavailable {
-                        reason: "the host is shutting down".into(),
-                    })),
-                });
-                send(out, &refusal, config).await;
-            }
-            Frame::Request(request) => start_call(request, services, connection, config).await,
-            Frame::Cancel(call) => {
-                let handle = lock(in_flight).remove(&call);
-                if let Some(handle) = handle {
-                    handle.abort();
-                    connection.finished.notify_one();
-                }
-                connection.streams.forget(call);
-            }
-            Frame::StreamItem { call, payload } => {
-                if let Err(error) = connection.streams.deliver(call, payload) {
-                    break Err(error);
-                }
-            }
-            Frame::StreamEnd { call, result } => connection.streams.finish(call, result),
-            Frame::StreamCredit { call, n } => connection.streams.grant(call, n),
-            Frame::Ping(n) => send(out, &Frame::Pong(n), config).await,
-            Frame::Pong(_) => {}
-            Frame::Goaway(_) => break Ok(()),
-            other @ (Frame::Hello(_) | Frame::Response(_)) => {
-                break Err(Error::Decode {
-                    what: "a frame".into(),
-                    reason: format!("a host does not expect {} here", frame_name(&other)),
-                });
-            }
-        }
-    };
-    // The peer is gone or misbehaved: nobody waits for the calls still running.
-    abort_all(in_flight);
-    outcome
-}
+/// The write buffer's first size: room for many small replies.
+const OUT_CAPACITY: usize = 16 * 1024;
 
-fn abort_all(in_flight: &InFlight) {
-    for (_, handle) in lock(in_flight).drain() {
-        handle.abort();
-    }
-}
+/// How many times one wake-up goes round the loop before it lets other tasks run.
+const ROUNDS: usize = 16;
 
-/// Ends a connection's calls and its writer when the connection's task ends,
-/// however it ends.
-struct ConnectionGuard {
-    in_flight: InFlight,
-    streams: Arc<Streams>,
-    writer: tokio::task::AbortHandle,
-}
+/// Ends a connection's streams when the connection's future ends, however it ends.
+struct StreamsGuard(Arc<Streams>);
 
-impl Drop for ConnectionGuard {
+impl Drop for StreamsGuard {
     fn drop(&mut self) {
-        abort_all(&self.in_flight);
-        self.streams.fail_all(&Error::Unavailable {
+        self.0.fail_all(&Error::Unavailable {
             reason: "the caller's connection closed".into(),
         });
-        self.writer.abort();
     }
 }
 
-/// What the calls of one connection share.
-struct Connection {
-    out: mpsc::Sender<Bytes>,
-    in_flight: InFlight,
+/// One connection of a host: its socket, its calls, the replies on their way.
+///
+/// Everything happens on the connection's own task: the loop reads frames,
+/// starts calls (their futures run here too, polled alongside the reader, so
+/// no call needs a task of its own), and appends replies to one buffer that
+/// goes to the socket in one write when nothing else is ready.
+struct Host<'a, IO> {
+    frames: FramedRead<Pin<Box<IO>>, LengthDelimitedCodec>,
+    /// Frames on their way to the socket, length prefixes included.
+    out: BytesMut,
+    /// Frames the streams queued.
+    queued: mpsc::Receiver<Bytes>,
+    calls: FuturesUnordered<CallTask>,
+    /// Calls in flight, a returned stream's included, by id.
+    in_flight: CallSet,
     streams: Arc<Streams>,
-    /// Signalled each time a call finishes (its reply queued), for draining.
-    finished: Arc<tokio::sync::Notify>,
-    /// Asks for a graceful stop.
-    shutdown: CancellationToken,
+    services: &'a ServiceSet,
+    config: &'a WireConfig,
+    draining: bool,
+    /// When the last frame came in (or, while the peer does not read, when
+    /// it last took bytes).
+    last_heard: Instant,
 }
 
-/// Tells the peer the host is going away, after the last call of a graceful stop.
-async fn shutting_down(out: &mpsc::Sender<Bytes>, config: &WireConfig) {
-    let goaway = Frame::Goaway(WireError::from(Error::Unavailable {
-        reason: "the host is shutting down".into(),
-    }));
-    send(out, &goaway, config).await;
+/// A call's work: its reply, then the stream it returned, if any.
+enum Work {
+    Reply(BoxFuture<'static, Result<Response, Error>>),
+    Pump(BoxFuture<'static, ()>),
 }
 
-/// Starts one call as its own task, or answers at once why it cannot run.
-async fn start_call(
-    request: RequestFrame,
-    services: &Arc<ServiceSet>,
-    connection: &Connection,
-    config: &WireConfig,
-) {
-    let (out, in_flight, streams) = (&connection.out, &connection.in_flight, &connection.streams);
-    let call = request.call;
-    let routed = services.route(&request).and_then(|routed| {
-        let calls = lock(in_flight);
-        if calls.contains_key(&call) {
-            return Err(Error::Unavailable {
-                reason: format!("call id {call} is already in flight on this connection"),
-            });
-        }
-        if calls.len() >= config.max_concurrent_calls {
-            return Err(Error::Unavailable {
-                reason: format!(
-                    "this connection already has {} calls in flight, the most it takes",
-                    config.max_concurrent_calls
-                ),
-            });
-        }
-        Ok(routed)
-    });
-    let (client, mut request) = match routed {
-        Ok(routed) => routed,
-        Err(error) => {
-            let reply = Frame::Response(ResponseFrame {
-                call,
-                result: Err(WireError::from(error)),
-            });
-            send(out, &reply, config).await;
-            return;
-        }
-    };
+enum Done {
+    /// The work was dropped: the caller cancelled.
+    Cancelled,
+    Replied(Result<Response, Error>),
+    Pumped,
+}
 
-    // Registered before the next frame is read, so no item or credit of
-    // this call can arrive before its place does.
-    if request.method.client_streaming {
-        request.stream = Some(streams.open_inbox(call, false));
+/// One call's future in the connection's set; cancelled by id from outside.
+struct CallTask {
+    call: CallId,
+    work: Option<Work>,
+    /// The credits of the stream the method returns, for methods that return one.
+    credits: Option<Arc<Semaphore>>,
+    /// Wakes this task once its work is dropped, so that the set lets go of it.
+    waker: Option<Waker>,
+}
+
+impl CallTask {
+    fn cancel(&mut self) {
+        self.work = None;
+        self.credits = None;
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
     }
-    let credits = request
-        .method
-        .server_streaming
-        .then(|| streams.open_credits(call));
+}
 
-    let (abort, registration) = AbortHandle::new_pair();
-    lock(in_flight).insert(call, abort);
-    let out = out.clone();
-    let in_flight = in_flight.clone();
-    let streams = streams.clone();
-    let finished = connection.finished.clone();
-    let max = config.max_frame_size;
-    let work = async move {
-        let (result, items) = match client.call(request).await {
-            Ok(response) => (response.payload.into_bytes(), response.stream),
-            Err(error) => (Err(error), None),
-        };
-        let failed = result.is_err();
-        let reply = match response_frame(call, result, max) {
-            Ok(bytes) => bytes,
-            // The reply does not fit in a frame: say so instead.
-            Err(error) => match response_frame(call, Err(error), max) {
-                Ok(bytes) => bytes,
-                Err(_) => return,
+impl Future for CallTask {
+    type Output = (CallId, Done, Option<Arc<Semaphore>>);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let done = match &mut this.work {
+            None => Done::Cancelled,
+            Some(Work::Reply(reply)) => match reply.as_mut().poll(cx) {
+                Poll::Ready(result) => Done::Replied(result),
+                Poll::Pending => return this.pending(cx),
+            },
+            Some(Work::Pump(pump)) => match pump.as_mut().poll(cx) {
+                Poll::Ready(()) => Done::Pumped,
+                Poll::Pending => return this.pending(cx),
             },
         };
-        let sent = out.send(reply).await.is_ok();
-        // A returned stream follows its reply, item by item, as credits allow;
-        // the call stays in flight (and cancellable) until the stream ends.
-        if let (Some(items), Some(credits), true, false) = (items, credits, sent, failed) {
-            streams.pump(call, items, credits).await;
-        }
-        lock(&in_flight).remove(&call);
-        streams.forget(call);
-        // A permit, not a wake-up: a drain that checks a moment later still sees it.
-        finished.notify_one();
-    };
-    tokio::spawn(Abortable::new(work, registration));
+        this.work = None;
+        Poll::Ready((this.call, done, this.credits.take()))
+    }
 }
 
-fn response_frame(call: CallId, result: Result<Bytes, Error>, max: usize) -> Result<Bytes, Error> {
-    let frame = Frame::Response(ResponseFrame {
-        call,
-        result: result.map_err(WireError::from),
-    });
-    wire::encode(&frame, max)
+impl CallTask {
+    fn pending<T>(&mut self, cx: &Context<'_>) -> Poll<T> {
+        if !matches!(&self.waker, Some(waker) if waker.will_wake(cx.waker())) {
+            self.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
 }
 
-/// Queues a frame for the writer; a frame that cannot be encoded is dropped
-/// with a log line (only control frames go through here, and they are tiny).
-async fn send(out: &mpsc::Sender<Bytes>, frame: &Frame, config: &WireConfig) {
-    match wire::encode(frame, config.max_frame_size) {
-        Ok(bytes) => {
-            let _ = out.send(bytes).await;
+impl<IO: AsyncRead + AsyncWrite> Host<'_, IO> {
+    /// Waits for the peer's hello and answers it. `Ok(false)`: the peer left first.
+    async fn handshake(&mut self) -> Result<bool, Error> {
+        let config = self.config;
+        let first = tokio::time::timeout(config.handshake_timeout, self.frames.next())
+            .await
+            .map_err(|_| Error::Unavailable {
+                reason: format!(
+                    "the peer sent no hello within {:?}",
+                    config.handshake_timeout
+                ),
+            })?;
+        let bytes = match first {
+            None => return Ok(false),
+            Some(read) => read.map_err(|e| read_error(e, config))?,
+        };
+        match wire::decode(&bytes)? {
+            Frame::Hello(hello) if hello.protocol == PROTOCOL_VERSION => {
+                self.send(&Frame::Hello(Hello {
+                    protocol: PROTOCOL_VERSION,
+                    services: self.services.offered(),
+                    token: None,
+                }));
+                self.last_heard = Instant::now();
+                Ok(true)
+            }
+            Frame::Hello(hello) => Err(Error::VersionMismatch {
+                service: "the titan wire protocol".into(),
+                expected: hello.protocol.to_string(),
+                found: PROTOCOL_VERSION.to_string(),
+            }),
+            other => Err(Error::Decode {
+                what: "the handshake".into(),
+                reason: format!("expected a hello frame first, got {}", frame_name(&other)),
+            }),
         }
-        Err(error) => tracing::warn!(%error, "dropping a frame that does not encode"),
+    }
+
+    /// Serves calls until the peer leaves or breaks the protocol, or a
+    /// graceful stop has let every call finish.
+    async fn run(&mut self, shutdown: CancellationToken) -> Result<(), Error> {
+        let mut shutdown = std::pin::pin!(shutdown.cancelled_owned());
+        let mut silence = std::pin::pin!(tokio::time::sleep_until(
+            self.last_heard + self.config.heartbeat_timeout
+        ));
+        std::future::poll_fn(|cx| self.poll_serve(cx, shutdown.as_mut(), silence.as_mut())).await
+    }
+
+    fn poll_serve(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut shutdown: Pin<&mut WaitForCancellationFutureOwned>,
+        mut silence: Pin<&mut tokio::time::Sleep>,
+    ) -> Poll<Result<(), Error>> {
+        if !self.draining && shutdown.as_mut().poll(cx).is_ready() {
+            self.draining = true;
+        }
+        let mut rounds = 0;
+        loop {
+            let mut busy = false;
+            // New frames, unless the peer is not reading what it asked for.
+            let mut heard = false;
+            while self.out.len() < HIGH_WATER {
+                match Pin::new(&mut self.frames).poll_next(cx) {
+                    Poll::Pending => break,
+                    Poll::Ready(None) => return Poll::Ready(Ok(())),
+                    Poll::Ready(Some(Err(error))) => {
+                        return Poll::Ready(Err(read_error(error, self.config)));
+                    }
+                    Poll::Ready(Some(Ok(bytes))) => {
+                        heard = true;
+                        if let Some(end) = self.on_frame(&bytes) {
+                            return Poll::Ready(end);
+                        }
+                    }
+                }
+            }
+            if heard {
+                self.last_heard = Instant::now();
+                busy = true;
+            }
+            // Calls that finished (every call started above has been polled once here).
+            while self.out.len() < HIGH_WATER {
+                match self.calls.poll_next_unpin(cx) {
+                    Poll::Ready(Some(done)) => {
+                        self.on_done(done);
+                        busy = true;
+                    }
+                    Poll::Ready(None) | Poll::Pending => break,
+                }
+            }
+            while let Poll::Ready(Some(frame)) = self.queued.poll_recv(cx) {
+                put_frame(&mut self.out, &frame);
+                busy = true;
+            }
+            if self.draining && self.in_flight.is_empty() {
+                self.send(&Frame::Goaway(WireError::from(Error::Unavailable {
+                    reason: "the host is shutting down".into(),
+                })));
+                return Poll::Ready(Ok(()));
+            }
+            match self.poll_write(cx) {
+                Ok(wrote) => busy |= wrote,
+                Err(error) => return Poll::Ready(Err(error)),
+            }
+            rounds += 1;
+            if !busy {
+                break;
+            }
+            if rounds == ROUNDS {
+                // More is ready: let other tasks run first, then go on.
+                cx.waker().wake_by_ref();
+                break;
+            }
+        }
+        // Silence: checked lazily, the timer moved only when it fires.
+        while silence.as_mut().poll(cx).is_ready() {
+            let due = self.last_heard + self.config.heartbeat_timeout;
+            if due <= Instant::now() {
+                return Poll::Ready(Err(Error::Timeout));
+            }
+            silence.as_mut().reset(due);
+        }
+        Poll::Pending
+    }
+
+    /// Writes what the buffer holds, as far as the socket takes it.
+    /// `Ok(true)` if anything was written.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
+        let backed_up = self.out.len() >= HIGH_WATER;
+        let mut wrote = false;
+        while !self.out.is_empty() {
+            let io = self.frames.get_mut().as_mut();
+            match io.poll_write(cx, &self.out) {
+                Poll::Ready(Ok(0)) => {
+                    return Err(write_error(std::io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.out.advance(n);
+                    wrote = true;
+                }
+                Poll::Ready(Err(error)) => return Err(write_error(error)),
+                Poll::Pending => break,
+            }
+        }
+        if wrote {
+            if self.out.is_empty() {
+                self.out.clear();
+                if let Poll::Ready(Err(error)) = self.frames.get_mut().as_mut().poll_flush(cx) {
+                    return Err(write_error(error));
+                }
+            }
+            if backed_up {
+                // The peer reads: it is alive, though it is not heard while it is behind.
+                self.last_heard = Instant::now();
+            }
+        }
+        Ok(wrote)
+    }
+
+    /// Writes what is left and closes the sending direction.
+    async fn finish(&mut self) -> std::io::Result<()> {
+        let io = self.frames.get_mut();
+        io.write_all(&self.out).await?;
+        self.out.clear();
+        io.shutdown().await
+    }
+
+    /// Handles one frame; `Some` ends the connection with that outcome.
+    fn on_frame(&mut self, bytes: &[u8]) -> Option<Result<(), Error>> {
+        let frame = match wire::decode(bytes) {
+            Ok(frame) => frame,
+            Err(error) => return Some(Err(error)),
+        };
+        match frame {
+            Frame::Request(request) if self.draining => self.refuse(request.call),
+            Frame::Call(frame) if self.draining => self.refuse(frame.call),
+            Frame::Request(request) => {
+                let call = request.call;
+                let routed = self.services.route(request);
+                self.start(call, routed);
+            }
+            Frame::Call(frame) => {
+                let call = frame.call;
+                let routed = self.services.route_call(frame);
+                self.start(call, routed);
+            }
+            Frame::Cancel(call) => {
+                if self.in_flight.remove(&call) {
+                    for task in self.calls.iter_mut() {
+                        if task.call == call && task.work.is_some() {
+                            task.cancel();
+                        }
+                    }
+                }
+                self.streams.forget(call);
+            }
+            Frame::StreamItem { call, payload } => {
+                if let Err(error) = self.streams.deliver(call, payload) {
+                    return Some(Err(error));
+                }
+            }
+            Frame::StreamEnd { call, result } => self.streams.finish(call, result),
+            Frame::StreamCredit { call, n } => self.streams.grant(call, n),
+            Frame::Ping(n) => self.send(&Frame::Pong(n)),
+            Frame::Pong(_) => {}
+            Frame::Goaway(_) => return Some(Ok(())),
+            other @ (Frame::Hello(_) | Frame::Response(_)) => {
+                return Some(Err(Error::Decode {
+                    what: "a frame".into(),
+                    reason: format!("a host does not expect {} here", frame_name(&other)),
+                }));
+            }
+        }
+        None
+    }
+
+    /// Answers a request that comes during a graceful stop.
+    fn refuse(&mut self, call: CallId) {
+        self.reply(
+            call,
+            Err(Error::Unavailable {
+                reason: "the host is shutting down".into(),
+            }),
+        );
+    }
+
+    /// Starts one call on this connection, or answers at once why it cannot run.
+    fn start(&mut self, call: CallId, routed: Result<(Client, Request), Error>) {
+        let checked = routed.and_then(|routed| {
+            if self.in_flight.contains(&call) {
+                return Err(Error::Unavailable {
+                    reason: format!("call id {call} is already in flight on this connection"),
+                });
+            }
+            if self.in_flight.len() >= self.config.max_concurrent_calls {
+                return Err(Error::Unavailable {
+                    reason: format!(
+                        "this connection already has {} calls in flight, the most it takes",
+                        self.config.max_concurrent_calls
+                    ),
+                });
+            }
+            Ok(routed)
+        });
+        let (client, mut request) = match checked {
+            Ok(routed) => routed,
+            Err(error) => {
+                self.reply(call, Err(error));
+                return;
+            }
+        };
+        // Registered before the next frame is read, so no item or credit of
+        // this call can arrive before its place does.
+        if request.method.client_streaming {
+            request.stream = Some(self.streams.open_inbox(call, false));
+        }
+        let credits = request
+            .method
+            .server_streaming
+            .then(|| self.streams.open_credits(call));
+        self.in_flight.insert(call);
+        self.calls.push(CallTask {
+            call,
+            work: Some(Work::Reply(client.call(request))),
+            credits,
+            waker: None,
+        });
+    }
+
+    /// A call's work is done: its reply goes out, then its stream, if any.
+    fn on_done(&mut self, (call, done, credits): (CallId, Done, Option<Arc<Semaphore>>)) {
+        match done {
+            // Forgotten when the cancel came.
+            Done::Cancelled => return,
+            Done::Pumped => {}
+            Done::Replied(result) => {
+                let (result, items) = match result {
+                    Ok(response) => (response.payload.into_bytes(), response.stream),
+                    Err(error) => (Err(error), None),
+                };
+                let replied = self.reply(call, result);
+                // A returned stream follows its reply, item by item, as credits
+                // allow; the call stays in flight (and cancellable) until it ends.
+                if let (Some(items), Some(credits), true) = (items, credits, replied) {
+                    let streams = self.streams.clone();
+                    let pump = async move { streams.pump(call, items, credits).await };
+                    self.calls.push(CallTask {
+                        call,
+                        work: Some(Work::Pump(Box::pin(pump))),
+                        credits: None,
+                        waker: None,
+                    });
+                    return;
+                }
+            }
+        }
+        self.in_flight.remove(&call);
+        self.streams.forget(call);
+    }
+
+    /// Queues call `call`'s reply. `true` if it went out as it was (not an
+    /// error, and small enough for a frame).
+    fn reply(&mut self, call: CallId, result: Result<Bytes, Error>) -> bool {
+        let ok = result.is_ok();
+        let frame = Frame::Response(ResponseFrame {
+            call,
+            result: result.map_err(WireError::from),
+        });
+        match wire::encode_into(&frame, self.config.max_frame_size, &mut self.out) {
+            Ok(()) => ok,
+            // The reply does not fit in a frame: say so instead.
+            Err(error) => {
+                self.send(&Frame::Response(ResponseFrame {
+                    call,
+                    result: Err(WireError::from(error)),
+                }));
+                false
+            }
+        }
+    }
+
+    /// Queues a frame; one that cannot be encoded is dropped with a log line
+    /// (only control frames go through here, and they are tiny).
+    fn send(&mut self, frame: &Frame) {
+        if let Err(error) = wire::encode_into(frame, self.config.max_frame_size, &mut self.out) {
+            tracing::warn!(%error, "dropping a frame that does not encode");
+        }
+    }
+}
+
+/// Appends an encoded frame body with its length prefix.
+fn put_frame(out: &mut BytesMut, body: &[u8]) {
+    // Bodies were checked against the maximum frame size when encoded.
+    out.put_u32(u32::try_from(body.len()).unwrap_or(u32::MAX));
+    out.extend_from_slice(body);
+}
+
+fn write_error(error: std::io::Error) -> Error {
+    Error::Unavailable {
+        reason: format!("the connection failed: {error}"),
     }
 }
 
@@ -589,11 +813,6 @@ pub(crate) fn frame_name(frame: &Frame) -> &'static str {
         Frame::StreamItem { .. } => "a stream item",
         Frame::StreamEnd { .. } => "a stream end",
         Frame::StreamCredit { .. } => "a stream credit",
+        Frame::Call(_) => "a request",
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

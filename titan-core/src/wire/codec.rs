@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use tokio_util::codec::LengthDelimitedCodec;
 
 use super::frame::Frame;
@@ -85,6 +85,55 @@ pub fn encode(frame: &Frame, max: usize) -> Result<Bytes, Error> {
     Ok(Bytes::from(bytes))
 }
 
+/// Appends a frame to `out` as it goes on the wire: its 4-byte big-endian
+/// length, then its body, encoded in place (no buffer of its own, no copy).
+/// A frame larger than `max` is refused and `out` is left as it was.
+pub fn encode_into(frame: &Frame, max: usize, out: &mut BytesMut) -> Result<(), Error> {
+    let start = out.len();
+    out.put_u32(0);
+    let encoded = postcard::serialize_with_flavor(frame, Appender(out));
+    let len = out.len() - start - 4;
+    let refused = match encoded {
+        Err(e) => Some(Error::Encode {
+            what: "a frame".into(),
+            reason: e.to_string(),
+        }),
+        Ok(()) if len > max || u32::try_from(len).is_err() => Some(Error::Encode {
+            what: "a frame".into(),
+            reason: format!("{len} bytes is more than the maximum frame size of {max} bytes"),
+        }),
+        Ok(()) => None,
+    };
+    if let Some(error) = refused {
+        out.truncate(start);
+        return Err(error);
+    }
+    let prefix = u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes();
+    out[start..start + 4].copy_from_slice(&prefix);
+    Ok(())
+}
+
+/// A postcard output that appends to a `BytesMut`.
+struct Appender<'a>(&'a mut BytesMut);
+
+impl postcard::ser_flavors::Flavor for Appender<'_> {
+    type Output = ();
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.put_u8(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
 /// Decodes a frame's body.
 pub fn decode(bytes: &[u8]) -> Result<Frame, Error> {
     postcard::from_bytes(bytes).map_err(|e| Error::Decode {
@@ -124,6 +173,28 @@ mod tests {
             let bytes = encode(&frame, 1024).expect("encodes");
             assert_eq!(decode(&bytes).expect("decodes"), frame);
         }
+    }
+
+    #[test]
+    fn encode_into_matches_the_length_codec_and_refuses_in_place() {
+        let frame = Frame::Ping(300);
+        let mut out = BytesMut::from(&b"xy"[..]);
+        encode_into(&frame, 1024, &mut out).expect("encodes");
+        let mut framed = BytesMut::new();
+        length_codec(1024)
+            .encode(encode(&frame, 1024).expect("encodes"), &mut framed)
+            .expect("frames");
+        assert_eq!(&out[2..], &framed[..]);
+        let big = Frame::StreamItem {
+            call: 1,
+            payload: Bytes::from(vec![0; 100]),
+        };
+        assert!(encode_into(&big, 64, &mut out).is_err());
+        assert_eq!(
+            &out[2..],
+            &framed[..],
+            "a refused frame leaves nothing behind"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::error::WireError;
 
 /// The protocol version this build speaks; peers with another version are refused.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Identifies one call on one connection; chosen by the caller.
 pub type CallId = u64;
@@ -52,6 +52,10 @@ pub enum Frame {
         /// How many more items may be sent.
         n: u32,
     },
+    /// A call that names its service by position in the host's hello: the
+    /// compact form of [`Frame::Request`] a caller sends once it has the
+    /// host's hello (and has checked the service's version against it).
+    Call(CallFrame),
 }
 
 /// A service a host offers: its name and version.
@@ -92,6 +96,25 @@ pub struct RequestFrame {
     pub service: String,
     /// The service version the caller was built against.
     pub version: String,
+    /// The method's id.
+    pub method: u32,
+    /// Microseconds the caller will still wait; the host drops the work after that.
+    pub timeout_micros: Option<u64>,
+    /// The caller's trace context, if it has one.
+    pub trace: Option<TraceContext>,
+    /// The arguments, postcard-encoded as a tuple.
+    pub payload: Bytes,
+}
+
+/// A call on the wire, its service named by its index in the services of the
+/// host's [`Hello`] (the version check happened on the caller's side, against
+/// that hello). Apart from that, the same as a [`RequestFrame`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallFrame {
+    /// Chosen by the caller, unique among its calls in flight on this connection.
+    pub call: CallId,
+    /// The service's position in the host's hello.
+    pub service: u32,
     /// The method's id.
     pub method: u32,
     /// Microseconds the caller will still wait; the host drops the work after that.

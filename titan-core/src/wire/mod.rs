@@ -15,9 +15,11 @@
 mod codec;
 mod error;
 mod frame;
+pub(crate) mod ids;
 
-pub use codec::{WireConfig, decode, encode, length_codec};
+pub use codec::{WireConfig, decode, encode, encode_into, length_codec};
 pub use error::WireError;
 pub use frame::{
-    CallId, Frame, Hello, Offered, PROTOCOL_VERSION, RequestFrame, ResponseFrame, TraceContext,
+    CallFrame, CallId, Frame, Hello, Offered, PROTOCOL_VERSION, RequestFrame, ResponseFrame,
+    TraceContext,
 };
