@@ -4,43 +4,16 @@
 //!
 //! It runs the example's built binary (`cargo test` builds the examples).
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod support;
 
 /// How long the example may take before the test gives up on it.
 const LIMIT: Duration = Duration::from_secs(120);
 
-/// `target/<profile>/examples/pool`, beside this test's `deps/`.
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test knows its own path");
-    let deps = exe.parent().expect("the test binary is in a directory");
-    let binary = deps
-        .join("../examples/pool")
-        .with_extension(std::env::consts::EXE_EXTENSION);
-    assert!(
-        binary.exists(),
-        "{} does not exist; build it with `cargo build -p titan-examples --examples` \
-         (a plain `cargo test` builds it)",
-        binary.display()
-    );
-    binary
-}
-
 #[test]
 fn the_pool_example_runs_and_says_what_happened() {
-    let started = Instant::now();
-    let output = Command::new(example_binary())
-        .env_remove("TITAN_CHILD")
-        .output()
-        .expect("the example runs");
-    assert!(started.elapsed() < LIMIT, "took {:?}", started.elapsed());
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let stdout = support::run_example("pool", LIMIT);
     for expected in [
         "pool of 4: 4 healthy, 4 available",
         "calls 60 (errors 0)",

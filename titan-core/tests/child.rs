@@ -7,12 +7,16 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::Arguments;
 use titan_core::child::ChildTransport;
 use titan_core::framed::{FramedCaller, Peer};
 use titan_core::prelude::*;
 use titan_core::wire::WireConfig;
 use titan_core::{ErrorCode, ProcessStatus};
+
+#[path = "support/harness.rs"]
+mod harness;
+use harness::trial;
 
 const HANG_GUARD: Duration = Duration::from_secs(20);
 
@@ -433,22 +437,6 @@ impl Write for LogWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-fn trial<F, Fut>(name: &'static str, test: F) -> Trial
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = ()>,
-{
-    Trial::test(name, move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| Failed::from(format!("runtime: {e}")))?;
-        runtime.block_on(test());
-        Ok(())
-    })
 }
 
 fn main() {

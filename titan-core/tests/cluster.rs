@@ -16,11 +16,15 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::Arguments;
 use titan_core::events::{EventKind, RecycleReason};
 use titan_core::pool::Strategy;
 use titan_core::prelude::*;
 use titan_core::restart::Backoff;
+
+#[path = "support/harness.rs"]
+mod harness;
+use harness::trial;
 
 const HANG_GUARD: Duration = Duration::from_secs(30);
 
@@ -485,22 +489,6 @@ async fn a_pool_replaces_a_worker_past_max_memory_without_failing_a_call() {
     }
     assert!(total > 20, "the load was steady: {total}");
     pm.shutdown().await.expect("shuts down");
-}
-
-fn trial<F, Fut>(name: &'static str, test: F) -> Trial
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = ()>,
-{
-    Trial::test(name, move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| Failed::from(format!("runtime: {e}")))?;
-        runtime.block_on(test());
-        Ok(())
-    })
 }
 
 fn main() {

@@ -7,9 +7,13 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use titan_core::events::{Event, EventKind, Events};
+use titan_core::events::EventKind;
 use titan_core::health::HealthKind;
 use titan_core::prelude::*;
+
+#[path = "support/events.rs"]
+mod events_support;
+use events_support::next;
 use titan_core::restart::Backoff;
 
 #[derive(Default)]
@@ -80,15 +84,6 @@ fn quick_restarts() -> SpawnOptions {
         Duration::from_millis(10),
         Duration::from_millis(10),
     )))
-}
-
-async fn next(events: &mut Events, matches: impl Fn(&EventKind) -> bool) -> Event {
-    loop {
-        let event = events.recv().await.expect("the manager is alive");
-        if matches(&event.kind) {
-            return event;
-        }
-    }
 }
 
 #[tokio::test(start_paused = true)]

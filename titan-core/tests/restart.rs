@@ -7,8 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use titan_core::ProcessStatus;
-use titan_core::events::{Event, EventKind, Events};
+use titan_core::events::{EventKind, Events};
 use titan_core::prelude::*;
+
+#[path = "support/events.rs"]
+mod events_support;
+use events_support::next;
 use titan_core::restart::Backoff;
 use tokio::time::Instant;
 
@@ -55,13 +59,37 @@ fn policy() -> RestartPolicy {
         .min_uptime(Duration::from_secs(10))
 }
 
-/// The next event that `matches`, skipping others.
-async fn next(events: &mut Events, matches: impl Fn(&EventKind) -> bool) -> Event {
-    loop {
-        let event = events.recv().await.expect("the manager is alive");
-        if matches(&event.kind) {
-            return event;
-        }
+/// At most `max` restarts within `window`, runs shorter than `min_uptime`
+/// unstable, and a 10 ms backoff that never grows.
+fn limited(max: u32, window: Duration, min_uptime: Duration) -> RestartPolicy {
+    RestartPolicy::new()
+        .max_restarts(max, window)
+        .backoff(Backoff::exponential(ms(10), ms(10)))
+        .min_uptime(min_uptime)
+}
+
+async fn spawn(pm: &ProcessManager, policy: RestartPolicy) -> PhoenixProxy {
+    pm.spawn_with::<Phoenix>(SpawnOptions::new().restart(policy))
+        .await
+        .expect("spawns")
+}
+
+/// Crashes it `n` times, each followed by a restart.
+async fn burn_and_restart(phoenix: &PhoenixProxy, events: &mut Events, n: usize) {
+    for _ in 0..n {
+        burn(phoenix).await;
+        restarted(events).await;
+    }
+}
+
+/// Why the policy gave up, from its `Failed` event.
+async fn failed(events: &mut Events) -> String {
+    match next(events, |k| matches!(k, EventKind::Failed { .. }))
+        .await
+        .kind
+    {
+        EventKind::Failed { reason } => reason,
+        _ => unreachable!(),
     }
 }
 
@@ -90,10 +118,7 @@ async fn burn(phoenix: &PhoenixProxy) {
 async fn restarts_wait_out_an_exponential_backoff_that_grows_and_caps() {
     let pm = ProcessManager::new();
     let mut events = pm.events();
-    let phoenix = pm
-        .spawn_with::<Phoenix>(SpawnOptions::new().restart(policy()))
-        .await
-        .expect("spawns");
+    let phoenix = spawn(&pm, policy()).await;
     for (n, expected) in [100, 200, 400, 800, 1000, 1000].into_iter().enumerate() {
         let crashed_at = Instant::now();
         burn(&phoenix).await;
@@ -113,10 +138,7 @@ async fn a_linear_backoff_grows_by_its_initial_delay() {
     let pm = ProcessManager::new();
     let mut events = pm.events();
     let linear = policy().backoff(Backoff::linear(ms(250), ms(600)));
-    let phoenix = pm
-        .spawn_with::<Phoenix>(SpawnOptions::new().restart(linear))
-        .await
-        .expect("spawns");
+    let phoenix = spawn(&pm, linear).await;
     for expected in [250, 500, 600, 600] {
         let crashed_at = Instant::now();
         burn(&phoenix).await;
@@ -129,10 +151,7 @@ async fn a_linear_backoff_grows_by_its_initial_delay() {
 async fn a_stable_run_resets_the_backoff() {
     let pm = ProcessManager::new();
     let mut events = pm.events();
-    let phoenix = pm
-        .spawn_with::<Phoenix>(SpawnOptions::new().restart(policy()))
-        .await
-        .expect("spawns");
+    let phoenix = spawn(&pm, policy()).await;
     for _ in 0..3 {
         burn(&phoenix).await;
         restarted(&mut events).await; // 100, 200, 400 ms
@@ -149,10 +168,7 @@ async fn a_stable_run_resets_the_backoff() {
 async fn a_proxy_held_across_restarts_reaches_the_new_instance() {
     let pm = ProcessManager::new();
     let mut events = pm.events();
-    let phoenix = pm
-        .spawn_with::<Phoenix>(SpawnOptions::new().restart(policy()))
-        .await
-        .expect("spawns");
+    let phoenix = spawn(&pm, policy()).await;
     let before = phoenix.instance().await.expect("serving");
     burn(&phoenix).await;
     restarted(&mut events).await;
@@ -172,10 +188,7 @@ async fn a_proxy_held_across_restarts_reaches_the_new_instance() {
 async fn a_call_made_while_restarting_waits_for_the_new_instance() {
     let pm = ProcessManager::new();
     let slow = policy().backoff(Backoff::exponential(ms(800), ms(800)));
-    let phoenix = pm
-        .spawn_with::<Phoenix>(SpawnOptions::new().restart(slow))
-        .await
-        .expect("spawns");
+    let phoenix = spawn(&pm, slow).await;
     let before = phoenix.instance().await.expect("serving");
     let crashed_at = Instant::now();
     burn(&phoenix).await;
@@ -211,23 +224,10 @@ async fn a_call_that_waits_longer_than_restart_wait_is_unavailable() {
 async fn more_than_max_restarts_within_the_window_leaves_it_failed() {
     let pm = ProcessManager::new();
     let mut events = pm.events();
-    let limited = RestartPolicy::new()
-        .max_restarts(3, Duration::from_secs(60))
-        .backoff(Backoff::exponential(ms(10), ms(10)))
-        .min_uptime(Duration::ZERO);
-    let phoenix = pm
-        .spawn_with::<Phoenix>(SpawnOptions::new().restart(limited))
-        .await
-        .expect("spawns");
-    for _ in 0..3 {
-        burn(&phoenix).await;
-        restarted(&mut events).await;
-    }
+    let phoenix = spawn(&pm, limited(3, Duration::from_secs(60), Duration::ZERO)).await;
+    burn_and_restart(&phoenix, &mut events, 3).await;
     burn(&phoenix).await;
-    let failed = next(&mut events, |k| matches!(k, EventKind::Failed { .. })).await;
-    let EventKind::Failed { reason } = failed.kind else {
-        unreachable!()
-    };
+    let reason = failed(&mut events).await;
     assert!(reason.contains('3') && reason.contains("60s"), "{reason}");
 
     let id = phoenix.process_id().expect("managed");
@@ -249,17 +249,9 @@ async fn more_than_max_restarts_within_the_window_leaves_it_failed() {
 async fn crashes_spread_wider_than_the_window_keep_being_restarted() {
     let pm = ProcessManager::new();
     let mut events = pm.events();
-    let limited = RestartPolicy::new()
-        .max_restarts(2, Duration::from_secs(60))
-        .backoff(Backoff::exponential(ms(10), ms(10)))
-        .min_uptime(Duration::ZERO);
-    let phoenix = pm
-        .spawn_with::<Phoenix>(SpawnOptions::new().restart(limited))
-        .await
-        .expect("spawns");
+    let phoenix = spawn(&pm, limited(2, Duration::from_secs(60), Duration::ZERO)).await;
     for _ in 0..6 {
-        burn(&phoenix).await;
-        restarted(&mut events).await;
+        burn_and_restart(&phoenix, &mut events, 1).await;
         tokio::time::sleep(Duration::from_secs(31)).await;
     }
     assert!(phoenix.instance().await.is_ok(), "still serving");
@@ -269,23 +261,11 @@ async fn crashes_spread_wider_than_the_window_keep_being_restarted() {
 async fn a_process_that_keeps_dying_before_min_uptime_ends_failed() {
     let pm = ProcessManager::new();
     let mut events = pm.events();
-    let unstable = RestartPolicy::new()
-        .max_restarts(3, Duration::from_secs(3600))
-        .backoff(Backoff::exponential(ms(10), ms(10)))
-        .min_uptime(Duration::from_secs(5));
-    let phoenix = pm
-        .spawn_with::<Phoenix>(SpawnOptions::new().restart(unstable))
-        .await
-        .expect("spawns");
-    for _ in 0..3 {
-        burn(&phoenix).await;
-        restarted(&mut events).await;
-    }
+    let unstable = limited(3, Duration::from_secs(3600), Duration::from_secs(5));
+    let phoenix = spawn(&pm, unstable).await;
+    burn_and_restart(&phoenix, &mut events, 3).await;
     burn(&phoenix).await;
-    let failed = next(&mut events, |k| matches!(k, EventKind::Failed { .. })).await;
-    let EventKind::Failed { reason } = failed.kind else {
-        unreachable!()
-    };
+    let reason = failed(&mut events).await;
     assert!(reason.contains("5s"), "names min_uptime: {reason}");
 }
 
@@ -293,18 +273,14 @@ async fn a_process_that_keeps_dying_before_min_uptime_ends_failed() {
 async fn runs_that_outlive_min_uptime_never_count_as_unstable() {
     let pm = ProcessManager::new();
     let mut events = pm.events();
-    let policy = RestartPolicy::new()
-        .max_restarts(3, Duration::from_secs(10))
-        .backoff(Backoff::exponential(ms(10), ms(10)))
-        .min_uptime(Duration::from_secs(5));
-    let phoenix = pm
-        .spawn_with::<Phoenix>(SpawnOptions::new().restart(policy))
-        .await
-        .expect("spawns");
+    let phoenix = spawn(
+        &pm,
+        limited(3, Duration::from_secs(10), Duration::from_secs(5)),
+    )
+    .await;
     for _ in 0..8 {
         tokio::time::sleep(Duration::from_secs(6)).await;
-        burn(&phoenix).await;
-        restarted(&mut events).await;
+        burn_and_restart(&phoenix, &mut events, 1).await;
     }
 }
 
@@ -325,14 +301,8 @@ async fn with_restarts_off_a_crash_leaves_it_down() {
 async fn kill_and_stop_are_not_crashes_and_nothing_restarts() {
     let pm = ProcessManager::new();
     let mut events = pm.events();
-    let a = pm
-        .spawn_with::<Phoenix>(SpawnOptions::new().restart(policy()))
-        .await
-        .expect("spawns");
-    let b = pm
-        .spawn_with::<Phoenix>(SpawnOptions::new().restart(policy()))
-        .await
-        .expect("spawns");
+    let a = spawn(&pm, policy()).await;
+    let b = spawn(&pm, policy()).await;
     assert!(pm.kill(a.process_id().expect("managed")));
     assert!(pm.stop(b.process_id().expect("managed")).await);
     tokio::time::sleep(Duration::from_secs(60)).await;
@@ -373,10 +343,7 @@ async fn manager_restart_swaps_in_a_fresh_instance_without_failing_a_call() {
 async fn a_stop_during_the_backoff_cancels_the_restart() {
     let pm = ProcessManager::new();
     let slow = policy().backoff(Backoff::exponential(ms(5000), ms(5000)));
-    let phoenix = pm
-        .spawn_with::<Phoenix>(SpawnOptions::new().restart(slow))
-        .await
-        .expect("spawns");
+    let phoenix = spawn(&pm, slow).await;
     let id = phoenix.process_id().expect("managed");
     burn(&phoenix).await;
     tokio::time::sleep(ms(10)).await;
