@@ -63,6 +63,7 @@ use crate::framed::{FramedCaller, Peer};
 use crate::host::{self, ServiceSet};
 use crate::local::{Control, admit, hold, until_down};
 use crate::manager::{ProcessId, ProcessManager};
+use crate::metrics::CallRecorder;
 use crate::process::Process;
 use crate::wire::{WireConfig, WireError};
 
@@ -130,12 +131,26 @@ pub(crate) struct ChildCaller<T> {
     framed: FramedCaller,
     control: Arc<Control>,
     exited: watch::Receiver<Option<ExitStatus>>,
+    recorder: Option<Arc<CallRecorder>>,
     process: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> ChildCaller<T> {
+    /// The same caller, its calls not counted in the metrics.
+    pub(crate) fn unrecorded(&self) -> ChildCaller<T> {
+        ChildCaller {
+            framed: self.framed.clone(),
+            control: self.control.clone(),
+            exited: self.exited.clone(),
+            recorder: None,
+            process: std::marker::PhantomData,
+        }
+    }
 }
 
 impl<T: Process> Caller for ChildCaller<T> {
     fn call(&self, request: Request) -> BoxFuture<'static, Result<Response, Error>> {
-        let admitted = match admit::<T>(&self.control, &request) {
+        let admitted = match admit::<T>(&self.control, &request, self.recorder.as_ref()) {
             Ok(admitted) => admitted,
             Err(error) => return Box::pin(std::future::ready(Err(error))),
         };
@@ -256,6 +271,7 @@ pub(crate) fn encode_config<T: Process>(config: &T::Config) -> Result<Vec<u8>, E
 pub(crate) async fn spawn<T: Process>(
     id: ProcessId,
     control: Arc<Control>,
+    recorder: Arc<CallRecorder>,
     config: Vec<u8>,
     options: &ChildOptions,
 ) -> Result<(ChildCaller<T>, ChildProcess), Error> {
@@ -368,6 +384,7 @@ pub(crate) async fn spawn<T: Process>(
         framed: framed.clone(),
         control: control.clone(),
         exited: exited.clone(),
+        recorder: Some(recorder),
         process: std::marker::PhantomData,
     };
     tokio::spawn(watch_child(

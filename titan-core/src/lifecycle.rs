@@ -39,12 +39,25 @@ use crate::pool::PoolId;
 use crate::restart::{Decision, RestartPolicy, RestartTracker};
 use crate::worker::WorkerThread;
 
-/// Starts one instance of a process: builds it, in its isolation, under `control`.
+/// Starts one instance of a process: builds it, in its isolation, under
+/// `control`, its calls counted by the recorder.
 pub(crate) type Start = Arc<
-    dyn Fn(ProcessId, Arc<Control>) -> BoxFuture<'static, Result<(Client, Backing), Error>>
+    dyn Fn(
+            ProcessId,
+            Arc<Control>,
+            Arc<CallRecorder>,
+        ) -> BoxFuture<'static, Result<(Reach, Backing), Error>>
         + Send
         + Sync,
 >;
+
+/// How an instance is called: through a client whose calls count in the
+/// process's metrics (the one proxies use), or one whose calls do not (health
+/// probes, and calls the managed caller times itself).
+pub(crate) struct Reach {
+    pub(crate) client: Client,
+    pub(crate) unrecorded: Client,
+}
 
 /// How a process is kept: its restart policy, limits and probing.
 #[derive(Debug, Clone)]
@@ -119,6 +132,7 @@ impl Backing {
 pub(crate) struct Instance {
     pub(crate) control: Arc<Control>,
     client: Client,
+    unrecorded: Client,
     pub(crate) backing: Backing,
     started: Instant,
     started_at: SystemTime,
@@ -263,7 +277,8 @@ pub(crate) struct SlotParts {
 impl Slot {
     /// Starts the first instance and, once it runs, the supervisor.
     pub(crate) async fn spawn(parts: SlotParts) -> Result<Arc<Managed>, Error> {
-        let instance = start_instance(&parts.start, parts.id, parts.definition).await?;
+        let recorder = Arc::new(CallRecorder::new());
+        let instance = start_instance(&parts.start, parts.id, parts.definition, &recorder).await?;
         let checks = if parts.settings.supervised {
             parts.checks
         } else {
@@ -282,7 +297,7 @@ impl Slot {
             current: RwLock::new(instance),
             swaps: watch::Sender::new(0),
             phase: watch::Sender::new(Phase::Running),
-            recorder: Arc::new(CallRecorder::new()),
+            recorder,
             restarts: AtomicU32::new(0),
             usage: Mutex::new(Usage::default()),
             events: parts.events,
@@ -532,7 +547,7 @@ impl Slot {
                 reason: format!("{}#{} is not running", self.name(), self.id),
             });
         }
-        let fresh = start_instance(&self.start, self.id, self.definition).await?;
+        let fresh = start_instance(&self.start, self.id, self.definition, &self.recorder).await?;
         let health = match self.until_ready(&fresh).await {
             Ok(health) => health,
             Err(reason) => {
@@ -607,12 +622,14 @@ async fn start_instance(
     start: &Start,
     id: ProcessId,
     definition: &'static ServiceDefinition,
+    recorder: &Arc<CallRecorder>,
 ) -> Result<Arc<Instance>, Error> {
     let control = Arc::new(Control::new(format!("{}#{id}", definition.name)));
-    let (client, backing) = start(id, control.clone()).await?;
+    let (reach, backing) = start(id, control.clone(), recorder.clone()).await?;
     Ok(Arc::new(Instance {
         control,
-        client,
+        client: reach.client,
+        unrecorded: reach.unrecorded,
         backing,
         started: Instant::now(),
         started_at: SystemTime::now(),
@@ -628,7 +645,7 @@ async fn probe(
 ) -> Result<Health, Error> {
     let mut request = Request::new(definition, check.method, Payload::value(()));
     request.deadline = Some(Instant::now() + check.timeout);
-    let call = instance.client.call(request);
+    let call = instance.unrecorded.call(request);
     match tokio::time::timeout(check.timeout, call).await {
         Err(_) => Err(Error::Timeout),
         Ok(reply) => reply?.payload.into_value::<Health>(),
@@ -739,7 +756,7 @@ async fn restart(
                 slot.changed();
                 tracing::info!(process = %slot.id, name = slot.name(), attempt, ?delay, "restarting");
                 tokio::time::sleep(delay).await;
-                match start_instance(&slot.start, slot.id, slot.definition).await {
+                match start_instance(&slot.start, slot.id, slot.definition, &slot.recorder).await {
                     Ok(fresh) => {
                         *lock(&slot.health) = HealthState::new(slot.checks);
                         slot.swap(fresh.clone());
@@ -964,13 +981,13 @@ fn record(slot: &Slot, index: usize, outcome: Result<Health, Error>) -> Option<S
 }
 
 /// The caller inside every proxy of a managed process: reaches its current
-/// instance, records the call's metrics, waits out a restart.
+/// instance (whose caller counts the call in the metrics), or waits out a
+/// restart (and counts the call itself).
 pub(crate) struct ManagedCaller(pub(crate) Arc<Managed>);
 
 impl Caller for ManagedCaller {
     fn call(&self, request: Request) -> BoxFuture<'static, Result<Response, Error>> {
         let slot = &self.0;
-        let timer = slot.recorder.begin();
         {
             let current = slot
                 .current
@@ -979,16 +996,11 @@ impl Caller for ManagedCaller {
             if current.control.is_running() {
                 count_served(slot, &current);
                 // Admitted while the read lock is held: see the module docs.
-                let call = current.client.call(request);
-                drop(current);
-                return Box::pin(async move {
-                    let outcome = call.await;
-                    timer.finish(outcome.is_ok());
-                    outcome
-                });
+                return current.client.call(request);
             }
         }
         let slot = slot.clone();
+        let timer = slot.recorder.begin();
         Box::pin(async move {
             let outcome = call_when_running(&slot.0, request).await;
             timer.finish(outcome.is_ok());
@@ -1023,7 +1035,9 @@ async fn call_when_running(slot: &Arc<Slot>, request: Request) -> Result<Respons
             match state {
                 Phase::Running if current.control.is_running() => {
                     count_served(slot, &current);
-                    request.take().map(|request| current.client.call(request))
+                    request
+                        .take()
+                        .map(|request| current.unrecorded.call(request))
                 }
                 // Down, and the supervisor is about to say what comes next.
                 Phase::Running | Phase::Restarting { .. } => None,

@@ -20,6 +20,7 @@ use crate::caller::{Caller, Request, Response};
 use crate::definition::ServiceDefinition;
 use crate::error::Error;
 use crate::manager::ProcessStatus;
+use crate::metrics::{CallRecorder, CallTimer};
 use crate::process::Process;
 
 const RUNNING: u8 = 0;
@@ -105,10 +106,10 @@ impl Control {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         // Checked after counting, so a concurrent drain never misses this call.
         if self.phase.load(Ordering::Acquire) != RUNNING {
-            InFlight(self.clone()).finish();
+            InFlight(self.clone(), None).finish();
             return Err(self.refusal());
         }
-        Ok(InFlight(self.clone()))
+        Ok(InFlight(self.clone(), None))
     }
 
     /// Kills the process: no new calls, in-flight calls fail now.
@@ -182,11 +183,21 @@ impl Control {
     }
 }
 
-/// One admitted call; dropping it ends the call's count.
-pub(crate) struct InFlight(pub(crate) Arc<Control>);
+/// One admitted call; dropping it ends the call's count. It carries the
+/// call's metrics timer, if the call is recorded: [`hold`] finishes it as a
+/// success, and a call dropped before (an error, a caller that gave up)
+/// counts as failed.
+pub(crate) struct InFlight(pub(crate) Arc<Control>, Option<CallTimer>);
 
 impl InFlight {
     fn finish(self) {}
+
+    /// The call has its reply: it succeeded, however long a stream it returns runs.
+    fn succeeded(&mut self) {
+        if let Some(timer) = self.1.take() {
+            timer.finish(true);
+        }
+    }
 }
 
 impl Drop for InFlight {
@@ -207,11 +218,14 @@ impl Drop for InFlight {
 pub(crate) struct LocalCaller<T: Process> {
     pub(crate) state: Arc<T::State>,
     pub(crate) control: Arc<Control>,
+    /// Where its calls are counted, unless it is the unrecorded twin that
+    /// health probes and waiting callers use.
+    pub(crate) recorder: Option<Arc<CallRecorder>>,
 }
 
 impl<T: Process> Caller for LocalCaller<T> {
     fn call(&self, request: Request) -> BoxFuture<'static, Result<Response, Error>> {
-        let admitted = match admit::<T>(&self.control, &request) {
+        let admitted = match admit::<T>(&self.control, &request, self.recorder.as_ref()) {
             Ok(admitted) => admitted,
             Err(error) => return Box::pin(std::future::ready(Err(error))),
         };
@@ -226,11 +240,14 @@ impl<T: Process> Caller for LocalCaller<T> {
 
 /// Admits a call to a `T`, or refuses it: a request for another service, or
 /// one that comes when the process takes no calls. The call counts as in
-/// flight while the returned guard lives.
+/// flight while the returned guard lives, and in `recorder`'s metrics (a
+/// refused call as an error).
 pub(crate) fn admit<T: Process>(
     control: &Arc<Control>,
     request: &Request,
+    recorder: Option<&Arc<CallRecorder>>,
 ) -> Result<InFlight, Error> {
+    let timer = recorder.map(CallRecorder::begin);
     // An associated const may be a different copy at each use site, so the
     // pointer check is only a shortcut; the same name and version is the usual case.
     let asked = request.service;
@@ -239,7 +256,9 @@ pub(crate) fn admit<T: Process>(
     if !same {
         check_service(asked, T::DEFINITION)?;
     }
-    control.enter()
+    let mut admitted = control.enter()?;
+    admitted.1 = timer;
+    Ok(admitted)
 }
 
 /// Runs an admitted call on the current task, up to its deadline; a panic in
@@ -270,7 +289,8 @@ pub(crate) async fn serve<T: Process>(
 /// one: a graceful stop waits for the stream to end, and when the process goes
 /// down the stream ends with the reason. A panic while producing an item
 /// crashes the process.
-pub(crate) fn hold(mut response: Response, admitted: InFlight) -> Response {
+pub(crate) fn hold(mut response: Response, mut admitted: InFlight) -> Response {
+    admitted.succeeded();
     let Some(stream) = response.stream.take() else {
         return response;
     };

@@ -35,9 +35,9 @@ use crate::child::{self, ChildOptions};
 use crate::error::Error;
 use crate::events::{EventBus, Events, RecycleReason};
 use crate::health::HealthReport;
-use crate::lifecycle::{Backing, Managed, ManagedCaller, Settings, Slot, SlotParts, Start};
+use crate::lifecycle::{Backing, Managed, ManagedCaller, Reach, Settings, Slot, SlotParts, Start};
 use crate::local::{self, Control, LocalCaller};
-use crate::metrics::Metrics;
+use crate::metrics::{CallRecorder, Metrics};
 use crate::pool::PoolId;
 use crate::process::{Process, Proxy};
 use crate::restart::RestartPolicy;
@@ -723,8 +723,9 @@ fn starter<T: Process>(options: &SpawnOptions<T::Config>, drain: Duration) -> Re
     let child_options = Arc::new(options.child.clone());
     Ok(Arc::new(
         move |id: ProcessId,
-              control: Arc<Control>|
-              -> BoxFuture<'static, Result<(Client, Backing), Error>> {
+              control: Arc<Control>,
+              recorder: Arc<CallRecorder>|
+              -> BoxFuture<'static, Result<(Reach, Backing), Error>> {
             let config = config.clone();
             let child_options = child_options.clone();
             Box::pin(async move {
@@ -734,19 +735,44 @@ fn starter<T: Process>(options: &SpawnOptions<T::Config>, drain: Duration) -> Re
                         let hook_state = state.clone();
                         let on_shutdown: Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync> =
                             Arc::new(move || Box::pin(T::on_shutdown(hook_state.clone())));
-                        let caller = LocalCaller::<T> { state, control };
-                        Ok((Client::new(caller), Backing::Task(on_shutdown)))
+                        let reach = Reach {
+                            client: Client::new(LocalCaller::<T> {
+                                state: state.clone(),
+                                control: control.clone(),
+                                recorder: Some(recorder),
+                            }),
+                            unrecorded: Client::new(LocalCaller::<T> {
+                                state,
+                                control,
+                                recorder: None,
+                            }),
+                        };
+                        Ok((reach, Backing::Task(on_shutdown)))
                     }
                     Isolation::Worker => {
                         let config = decode_config::<T>(&config)?;
                         let (caller, thread) =
-                            worker::spawn::<T>(id, control, config, drain).await?;
-                        Ok((Client::new(caller), Backing::Worker(Arc::new(thread))))
+                            worker::spawn::<T>(id, control, recorder, config, drain).await?;
+                        let reach = Reach {
+                            unrecorded: Client::new(caller.unrecorded()),
+                            client: Client::new(caller),
+                        };
+                        Ok((reach, Backing::Worker(Arc::new(thread))))
                     }
                     Isolation::Child => {
-                        let (caller, process) =
-                            child::spawn::<T>(id, control, config.to_vec(), &child_options).await?;
-                        Ok((Client::new(caller), Backing::Child(Arc::new(process))))
+                        let (caller, process) = child::spawn::<T>(
+                            id,
+                            control,
+                            recorder,
+                            config.to_vec(),
+                            &child_options,
+                        )
+                        .await?;
+                        let reach = Reach {
+                            unrecorded: Client::new(caller.unrecorded()),
+                            client: Client::new(caller),
+                        };
+                        Ok((reach, Backing::Child(Arc::new(process))))
                     }
                 }
             })

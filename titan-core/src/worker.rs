@@ -26,6 +26,7 @@ use crate::caller::{Caller, Request, Response};
 use crate::error::Error;
 use crate::local::{self, Control, admit, hold, serve, until_down, with_deadline};
 use crate::manager::ProcessId;
+use crate::metrics::CallRecorder;
 use crate::process::Process;
 
 /// One call on its way to the worker thread.
@@ -38,12 +39,25 @@ struct Job {
 pub(crate) struct WorkerCaller<T> {
     calls: mpsc::UnboundedSender<Job>,
     control: Arc<Control>,
+    recorder: Option<Arc<CallRecorder>>,
     process: PhantomData<fn() -> T>,
+}
+
+impl<T> WorkerCaller<T> {
+    /// The same caller, its calls not counted in the metrics.
+    pub(crate) fn unrecorded(&self) -> WorkerCaller<T> {
+        WorkerCaller {
+            calls: self.calls.clone(),
+            control: self.control.clone(),
+            recorder: None,
+            process: PhantomData,
+        }
+    }
 }
 
 impl<T: Process> Caller for WorkerCaller<T> {
     fn call(&self, mut request: Request) -> BoxFuture<'static, Result<Response, Error>> {
-        let admitted = match admit::<T>(&self.control, &request) {
+        let admitted = match admit::<T>(&self.control, &request, self.recorder.as_ref()) {
             Ok(admitted) => admitted,
             Err(error) => return Box::pin(std::future::ready(Err(error))),
         };
@@ -154,6 +168,7 @@ impl WorkerThread {
 pub(crate) async fn spawn<T: Process>(
     id: ProcessId,
     control: Arc<Control>,
+    recorder: Arc<CallRecorder>,
     config: T::Config,
     drain: Duration,
 ) -> Result<(WorkerCaller<T>, WorkerThread), Error> {
@@ -188,6 +203,7 @@ pub(crate) async fn spawn<T: Process>(
             let caller = WorkerCaller {
                 calls,
                 control,
+                recorder: Some(recorder),
                 process: PhantomData,
             };
             Ok((caller, thread))
