@@ -99,8 +99,24 @@ impl Node {
         n
     }
 
+    /// Blocks the child's only runtime thread: nothing it hosts answers any more.
+    #[public]
+    fn freeze(&self) {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+
     #[health_check(kind = "readiness", interval = "200ms")]
     fn ready(&self) -> bool {
+        true
+    }
+
+    #[health_check(
+        kind = "liveness",
+        interval = "300ms",
+        timeout = "150ms",
+        failure_threshold = 2
+    )]
+    fn alive(&self) -> bool {
         true
     }
 
@@ -253,6 +269,58 @@ async fn each_child_worker_keeps_its_own_state() {
     second.increment().await.expect("answers");
     assert_eq!(second.counter().await, Ok(1));
     assert_eq!(first.counter().await, Ok(2));
+    pm.shutdown().await.expect("shuts down");
+}
+
+async fn a_child_that_stops_answering_its_probe_is_replaced() {
+    let pm = ProcessManager::new();
+    let mut events = pm.events();
+    let node = pm
+        .spawn_with::<Node>(quick_restarts(children()))
+        .await
+        .expect("spawns");
+    let id = node.process_id().expect("managed");
+    let pid = node.pid().await.expect("answers");
+    let frozen = tokio::spawn({
+        let node = node.clone();
+        async move { node.freeze().await }
+    });
+    let unhealthy = guarded("the probe fails", async {
+        loop {
+            let event = events.recv().await.expect("alive");
+            // Its readiness check may fail first; the liveness check restarts it.
+            if let EventKind::Unhealthy {
+                check: "alive",
+                message,
+                ..
+            } = event.kind
+            {
+                break message;
+            }
+        }
+    })
+    .await;
+    assert!(unhealthy.contains("did not answer"), "{unhealthy}");
+    guarded("it restarts", async {
+        loop {
+            let event = events.recv().await.expect("alive");
+            if matches!(event.kind, EventKind::Restarted { .. }) {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        matches!(
+            frozen.await.expect("joins"),
+            Err(Error::ProcessCrashed { .. })
+        ),
+        "the call stuck in the frozen child failed"
+    );
+    until("the frozen child is gone", || !alive(pid)).await;
+    let new_pid = node.pid().await.expect("a new child answers");
+    assert_ne!(new_pid, pid);
+    assert_eq!(pm.get(id).expect("listed").restarts, 1);
     pm.shutdown().await.expect("shuts down");
 }
 
@@ -512,6 +580,10 @@ fn main() {
         trial(
             "each_child_worker_keeps_its_own_state",
             each_child_worker_keeps_its_own_state,
+        ),
+        trial(
+            "a_child_that_stops_answering_its_probe_is_replaced",
+            a_child_that_stops_answering_its_probe_is_replaced,
         ),
         trial(
             "pool_metrics_count_every_call_and_every_worker_served",
