@@ -1,34 +1,38 @@
 //! The framed caller: calls processes served by a [`host`](crate::host) on the
 //! other end of any byte stream.
 //!
-//! One connection carries many calls at once. Each call registers a one-shot
-//! slot under a fresh call id and queues its request for a single writer task,
-//! which batches the frames of concurrent calls into few system calls; a
-//! reader task hands each reply to its slot. Dropping a call's future sends a
-//! cancel, a deadline travels with the request, and pings detect a peer that
-//! went silent. When the connection ends, every call in flight fails at once
-//! with the error that describes the loss (a crashed child process, or an
-//! unreachable peer): no caller hangs.
+//! One connection carries many calls at once. A call encodes its request
+//! straight into the connection's write buffer and registers a slot under a
+//! fresh call id; the connection's one task writes whatever the buffer holds
+//! in one system call (the requests of concurrent calls go out together),
+//! reads replies and puts each in its slot, and pings the peer. Dropping a
+//! call's future sends a cancel, a deadline travels with the request, and a
+//! peer that goes silent is noticed. When the connection ends, every call in
+//! flight fails at once with the error that describes the loss (a crashed
+//! child process, or an unreachable peer): no caller hangs.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 
-use bytes::Bytes;
-use futures::StreamExt;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures::future::BoxFuture;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+use futures::{Stream, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
 use crate::caller::{Caller, Payload, Request, Response};
+use crate::definition::ServiceDefinition;
 use crate::error::Error;
-use crate::host::{frame_name, read_error, write_frames};
-use crate::streaming::Streams;
-use crate::wire::{
-    self, CallId, Frame, Hello, Offered, PROTOCOL_VERSION, RequestFrame, WireConfig,
-};
+use crate::host::{frame_name, read_error};
+use crate::streaming::{Outbox, Outlet, Streams};
+use crate::wire::ids::CallMap;
+use crate::wire::{self, CallFrame, CallId, Frame, Hello, Offered, PROTOCOL_VERSION, WireConfig};
 
 /// Who is on the other end, to describe its loss.
 #[derive(Debug, Clone)]
@@ -59,20 +63,46 @@ impl Peer {
     }
 }
 
+/// A call waiting for its reply.
+struct Slot {
+    reply: Option<Result<Bytes, Error>>,
+    waker: Option<Waker>,
+}
+
 struct State {
-    pending: HashMap<CallId, oneshot::Sender<Result<Bytes, Error>>>,
+    /// Frames on their way to the socket, length prefixes included.
+    out: BytesMut,
+    /// The connection task's waker, left here while it has nothing to write.
+    writer: Option<Waker>,
+    pending: CallMap<Slot>,
+    /// Services checked against the hello, by the address of their definition:
+    /// the index each one has there.
+    checked: Vec<(usize, u32)>,
     /// Set once the connection is gone; every later call fails with it.
     closed: Option<Error>,
 }
 
+impl State {
+    /// Queues a frame and wakes the connection task if it sleeps.
+    fn send(&mut self, frame: &Frame, max: usize) -> Result<Option<Waker>, Error> {
+        wire::encode_into(frame, max, &mut self.out)?;
+        Ok(self.writer.take())
+    }
+}
+
+/// The most service definitions a connection remembers having checked.
+const CHECKED: usize = 16;
+
 struct Connection {
-    out: mpsc::Sender<Bytes>,
     state: Mutex<State>,
+    /// Signalled when a full write buffer has gone to the socket, for streams.
+    room: Notify,
+    open: AtomicBool,
     next_call: AtomicU64,
     offered: Vec<Offered>,
     config: WireConfig,
     peer: Peer,
-    /// Stops the reader, writer and heartbeat tasks.
+    /// Stops the connection's task.
     stop: CancellationToken,
     streams: Arc<Streams>,
 }
@@ -86,18 +116,28 @@ impl Connection {
 
     /// Marks the connection gone and fails every call in flight with `error`.
     fn close(&self, error: Error) {
-        let pending = {
+        let wakers: Vec<Waker> = {
             let mut state = self.lock();
             if state.closed.is_some() {
                 return;
             }
             state.closed = Some(error.clone());
-            std::mem::take(&mut state.pending)
+            self.open.store(false, Ordering::Release);
+            tracing::debug!(peer = ?self.peer, %error, calls = state.pending.len(), "connection closed");
+            state
+                .pending
+                .values_mut()
+                // A reply that came before the end stands.
+                .filter(|slot| slot.reply.is_none())
+                .filter_map(|slot| {
+                    slot.reply = Some(Err(error.clone()));
+                    slot.waker.take()
+                })
+                .collect()
         };
-        tracing::debug!(peer = ?self.peer, %error, calls = pending.len(), "connection closed");
         self.streams.fail_all(&error);
-        for (_, slot) in pending {
-            let _ = slot.send(Err(error.clone()));
+        for waker in wakers {
+            waker.wake();
         }
         self.stop.cancel();
     }
@@ -109,15 +149,31 @@ impl Connection {
             .unwrap_or_else(|| self.peer.lost("the connection closed"))
     }
 
-    fn check_service(&self, request: &Request) -> Result<(), Error> {
-        let wanted = request.service;
-        let offered = self
+    /// Queues a frame from outside a call (a cancel), dropping it if the
+    /// connection is gone.
+    fn send(&self, frame: &Frame) {
+        let waker = {
+            let mut state = self.lock();
+            if state.closed.is_some() {
+                return;
+            }
+            state.send(frame, self.config.max_frame_size)
+        };
+        if let Ok(Some(waker)) = waker {
+            waker.wake();
+        }
+    }
+
+    /// The index of `wanted` in the peer's hello, or why it cannot be called there.
+    fn service_index(&self, wanted: &'static ServiceDefinition) -> Result<u32, Error> {
+        let at = self
             .offered
             .iter()
-            .find(|offered| offered.name == wanted.name)
+            .position(|offered| offered.name == wanted.name)
             .ok_or_else(|| Error::ServiceNotFound {
                 service: format!("{wanted} (the peer offers {})", names(&self.offered)),
             })?;
+        let offered = &self.offered[at];
         if !crate::definition::compatible(&offered.version, wanted.version) {
             return Err(Error::VersionMismatch {
                 service: wanted.name.to_string(),
@@ -125,7 +181,36 @@ impl Connection {
                 found: offered.version.clone(),
             });
         }
-        Ok(())
+        u32::try_from(at).map_err(|_| Error::Internal("a hello with 4 billion services".into()))
+    }
+}
+
+/// The write buffer past which a stream's items wait for the socket.
+const HIGH_WATER: usize = 256 * 1024;
+
+impl Outbox for Connection {
+    fn push(&self, body: &[u8]) -> bool {
+        let writer = {
+            let mut state = self.lock();
+            if state.closed.is_some() {
+                return false;
+            }
+            put_frame(&mut state.out, body);
+            state.writer.take()
+        };
+        if let Some(writer) = writer {
+            writer.wake();
+        }
+        true
+    }
+
+    fn is_full(&self) -> bool {
+        let state = self.lock();
+        state.closed.is_none() && state.out.len() >= HIGH_WATER
+    }
+
+    fn room(&self) -> &Notify {
+        &self.room
     }
 }
 
@@ -166,7 +251,7 @@ impl std::fmt::Debug for FramedCaller {
 }
 
 impl FramedCaller {
-    /// Performs the handshake on `io` and starts the connection's tasks.
+    /// Performs the handshake on `io` and starts the connection's task.
     ///
     /// `token` is sent in the hello for hosts that ask for credentials.
     pub async fn connect<IO>(
@@ -178,38 +263,22 @@ impl FramedCaller {
     where
         IO: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let (read_half, write_half) = tokio::io::split(io);
-        let mut frames = FramedRead::new(read_half, wire::length_codec(config.max_frame_size));
-        let (out, outgoing) = mpsc::channel::<Bytes>(1024);
-        let stop = CancellationToken::new();
-        tokio::spawn({
-            let stop = stop.clone();
-            let sink = FramedWrite::new(write_half, wire::length_codec(config.max_frame_size));
-            async move {
-                // On stop, what is queued (a cancel, say) still goes out, but a
-                // peer that does not read gets a second, not forever.
-                let give_up = async {
-                    stop.cancelled().await;
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                };
-                tokio::select! {
-                    _ = write_frames(sink, outgoing, stop.clone()) => {}
-                    () = give_up => {}
-                }
-            }
-        });
-
-        let hello = wire::encode(
+        let mut frames = FramedRead::new(Box::pin(io), wire::length_codec(config.max_frame_size));
+        let mut hello = BytesMut::new();
+        wire::encode_into(
             &Frame::Hello(Hello {
                 protocol: PROTOCOL_VERSION,
                 services: Vec::new(),
                 token,
             }),
             config.max_frame_size,
+            &mut hello,
         )?;
         let handshake = async {
-            out.send(hello)
+            let io = frames.get_mut();
+            io.write_all(&hello)
                 .await
+                .and(io.flush().await)
                 .map_err(|_| peer.lost("the connection closed during the handshake"))?;
             let reply = match frames.next().await {
                 None => {
@@ -233,12 +302,8 @@ impl FramedCaller {
         };
         let offered = match tokio::time::timeout(config.handshake_timeout, handshake).await {
             Ok(Ok(offered)) => offered,
-            Ok(Err(error)) => {
-                stop.cancel();
-                return Err(error);
-            }
+            Ok(Err(error)) => return Err(error),
             Err(_) => {
-                stop.cancel();
                 return Err(peer.lost(&format!(
                     "no handshake within {:?}",
                     config.handshake_timeout
@@ -246,22 +311,31 @@ impl FramedCaller {
             }
         };
 
-        let streams = Streams::new(config.stream_window, config.max_frame_size, out.clone());
-        let connection = Arc::new(Connection {
-            streams,
-            out,
-            state: Mutex::new(State {
-                pending: HashMap::new(),
-                closed: None,
-            }),
-            next_call: AtomicU64::new(1),
-            offered,
-            config,
-            peer,
-            stop,
+        let connection = Arc::new_cyclic(|me: &std::sync::Weak<Connection>| {
+            let outbox: std::sync::Weak<dyn Outbox> = me.clone();
+            Connection {
+                streams: Streams::new(
+                    config.stream_window,
+                    config.max_frame_size,
+                    Outlet::Buffer(outbox),
+                ),
+                state: Mutex::new(State {
+                    out: BytesMut::with_capacity(OUT_CAPACITY),
+                    writer: None,
+                    pending: CallMap::default(),
+                    checked: Vec::new(),
+                    closed: None,
+                }),
+                room: Notify::new(),
+                open: AtomicBool::new(true),
+                next_call: AtomicU64::new(1),
+                offered,
+                config,
+                peer,
+                stop: CancellationToken::new(),
+            }
         });
-        tokio::spawn(read_replies(frames, connection.clone()));
-        tokio::spawn(heartbeat(connection.clone()));
+        tokio::spawn(run(frames, connection.clone()));
         Ok(FramedCaller {
             owner: Arc::new(Owner(connection)),
         })
@@ -274,7 +348,7 @@ impl FramedCaller {
 
     /// Whether the connection is still up.
     pub fn is_open(&self) -> bool {
-        self.owner.0.lock().closed.is_none()
+        self.owner.0.open.load(Ordering::Acquire)
     }
 
     /// Hangs up: calls in flight and later calls fail with
@@ -305,80 +379,212 @@ impl FramedCaller {
     }
 }
 
-/// Hands each reply to the call waiting for it; ends the connection when the stream does.
-async fn read_replies<R>(
-    mut frames: FramedRead<R, LengthDelimitedCodec>,
-    connection: Arc<Connection>,
-) where
-    R: AsyncRead + Unpin,
+/// The write buffer's first size: room for many small requests.
+const OUT_CAPACITY: usize = 16 * 1024;
+
+/// How many times one wake-up goes round the loop before it lets other tasks run.
+const ROUNDS: usize = 16;
+
+/// How long, once the connection is stopped, what is queued (a cancel, say)
+/// may take to go out: a peer that does not read gets a second, not forever.
+const LAST_WORDS: std::time::Duration = std::time::Duration::from_secs(1);
+
+type Frames<IO> = FramedRead<Pin<Box<IO>>, LengthDelimitedCodec>;
+
+/// The connection's task: writes what calls queue, reads replies, pings the
+/// peer; ends the connection when the stream does.
+async fn run<IO>(mut frames: Frames<IO>, connection: Arc<Connection>)
+where
+    IO: AsyncRead + AsyncWrite,
 {
-    let config = connection.config.clone();
-    let why = loop {
-        let next = tokio::select! {
-            () = connection.stop.cancelled() => return,
-            next = tokio::time::timeout(config.heartbeat_timeout, frames.next()) => next,
-        };
-        let bytes = match next {
-            Err(_) => {
-                break connection.peer.lost(&format!(
-                    "no sign of life for {:?}",
-                    config.heartbeat_timeout
-                ));
-            }
-            Ok(None) => break connection.peer.lost("the peer closed the connection"),
-            Ok(Some(Err(error))) => break read_error(error, &config),
-            Ok(Some(Ok(bytes))) => bytes,
-        };
-        match wire::decode(&bytes) {
-            Ok(Frame::Response(response)) => {
-                let slot = connection.lock().pending.remove(&response.call);
-                // No slot: the call was cancelled or timed out; its reply is moot.
-                if let Some(slot) = slot {
-                    let _ = slot.send(response.result.map_err(Error::from));
-                }
-            }
-            Ok(Frame::Ping(n)) => {
-                if let Ok(pong) = wire::encode(&Frame::Pong(n), config.max_frame_size) {
-                    let _ = connection.out.try_send(pong);
-                }
-            }
-            Ok(Frame::Pong(_)) => {}
-            Ok(Frame::Goaway(reason)) => break Error::from(reason),
-            Ok(Frame::StreamItem { call, payload }) => {
-                if let Err(error) = connection.streams.deliver(call, payload) {
-                    break error;
-                }
-            }
-            Ok(Frame::StreamEnd { call, result }) => connection.streams.finish(call, result),
-            Ok(Frame::StreamCredit { call, n }) => connection.streams.grant(call, n),
-            Ok(other) => {
-                break Error::Decode {
-                    what: "a frame".into(),
-                    reason: format!("a caller does not expect {} here", frame_name(&other)),
-                };
-            }
-            Err(error) => break error,
-        }
+    let config = &connection.config;
+    let mut driver = Driver {
+        connection: &connection,
+        written: BytesMut::with_capacity(OUT_CAPACITY),
+        last_heard: Instant::now(),
+        pings: 0,
     };
-    connection.close(why);
+    let stop = connection.stop.clone();
+    let mut stopped = std::pin::pin!(stop.cancelled_owned());
+    let mut silence = std::pin::pin!(tokio::time::sleep_until(
+        driver.last_heard + config.heartbeat_timeout
+    ));
+    let mut ping = std::pin::pin!(tokio::time::sleep_until(
+        driver.last_heard + config.heartbeat_interval
+    ));
+    let ended = std::future::poll_fn(|cx| {
+        if stopped.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        driver
+            .poll_run(cx, &mut frames, silence.as_mut(), ping.as_mut())
+            .map(Some)
+    })
+    .await;
+    if let Some(why) = ended {
+        connection.close(why);
+    }
+    // What is queued still goes out, for a moment.
+    let _ = tokio::time::timeout(LAST_WORDS, async {
+        let rest = std::mem::take(&mut connection.lock().out);
+        driver.written.extend_from_slice(&rest);
+        let io = frames.get_mut();
+        if io.write_all(&driver.written).await.is_ok() {
+            let _ = io.shutdown().await;
+        }
+    })
+    .await;
 }
 
-/// Pings the peer every heartbeat interval, so a silent peer is noticed.
-async fn heartbeat(connection: Arc<Connection>) {
-    let mut ticks = tokio::time::interval(connection.config.heartbeat_interval);
-    ticks.tick().await; // the first tick is immediate
-    let mut n = 0_u64;
-    loop {
-        tokio::select! {
-            () = connection.stop.cancelled() => return,
-            _ = ticks.tick() => {}
+/// What the connection's task keeps between wake-ups.
+struct Driver<'a> {
+    connection: &'a Connection,
+    /// Bytes taken from the state's buffer, on their way to the socket.
+    written: BytesMut,
+    last_heard: Instant,
+    pings: u64,
+}
+
+impl Driver<'_> {
+    /// Runs until the connection ends; returns why.
+    fn poll_run<IO: AsyncRead + AsyncWrite>(
+        &mut self,
+        cx: &mut Context<'_>,
+        frames: &mut Frames<IO>,
+        mut silence: Pin<&mut tokio::time::Sleep>,
+        mut ping: Pin<&mut tokio::time::Sleep>,
+    ) -> Poll<Error> {
+        let connection = self.connection;
+        let config = &connection.config;
+        let mut rounds = 0;
+        loop {
+            let mut busy = false;
+            let mut heard = false;
+            loop {
+                match Pin::new(&mut *frames).poll_next(cx) {
+                    Poll::Pending => break,
+                    Poll::Ready(None) => {
+                        return Poll::Ready(connection.peer.lost("the peer closed the connection"));
+                    }
+                    Poll::Ready(Some(Err(error))) => return Poll::Ready(read_error(error, config)),
+                    Poll::Ready(Some(Ok(bytes))) => {
+                        heard = true;
+                        if let Err(why) = self.on_frame(&bytes) {
+                            return Poll::Ready(why);
+                        }
+                    }
+                }
+            }
+            if heard {
+                self.last_heard = Instant::now();
+                busy = true;
+            }
+            // Take what the calls queued, or leave the waker for them.
+            {
+                let mut state = connection.lock();
+                if state.out.len() >= HIGH_WATER {
+                    connection.room.notify_waiters();
+                }
+                if state.out.is_empty() {
+                    if self.written.is_empty() {
+                        state.writer = Some(cx.waker().clone());
+                    }
+                } else if self.written.is_empty() {
+                    std::mem::swap(&mut state.out, &mut self.written);
+                } else {
+                    self.written.extend_from_slice(&state.out);
+                    state.out.clear();
+                }
+            }
+            while !self.written.is_empty() {
+                match frames.get_mut().as_mut().poll_write(cx, &self.written) {
+                    Poll::Ready(Ok(0)) => {
+                        return Poll::Ready(
+                            connection.peer.lost("the connection accepts no more bytes"),
+                        );
+                    }
+                    Poll::Ready(Ok(n)) => {
+                        self.written.advance(n);
+                        busy = true;
+                    }
+                    Poll::Ready(Err(error)) => {
+                        return Poll::Ready(
+                            connection.peer.lost(&format!("writing failed: {error}")),
+                        );
+                    }
+                    Poll::Pending => break,
+                }
+            }
+            if self.written.is_empty() {
+                self.written.clear();
+            }
+            rounds += 1;
+            if !busy {
+                break;
+            }
+            if rounds == ROUNDS {
+                cx.waker().wake_by_ref();
+                break;
+            }
         }
-        n += 1;
-        if let Ok(ping) = wire::encode(&Frame::Ping(n), connection.config.max_frame_size) {
-            // A full queue means traffic is flowing anyway.
-            let _ = connection.out.try_send(ping);
+        while silence.as_mut().poll(cx).is_ready() {
+            let due = self.last_heard + config.heartbeat_timeout;
+            if due <= Instant::now() {
+                return Poll::Ready(connection.peer.lost(&format!(
+                    "no sign of life for {:?}",
+                    config.heartbeat_timeout
+                )));
+            }
+            silence.as_mut().reset(due);
         }
+        while ping.as_mut().poll(cx).is_ready() {
+            self.pings += 1;
+            connection.send(&Frame::Ping(self.pings));
+            let next = ping.deadline() + config.heartbeat_interval;
+            ping.as_mut().reset(next.max(Instant::now()));
+        }
+        Poll::Pending
     }
+
+    /// Handles one frame from the host; `Err` ends the connection with that reason.
+    fn on_frame(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let connection = self.connection;
+        match wire::decode(bytes)? {
+            Frame::Response(response) => {
+                let waker = {
+                    let mut state = connection.lock();
+                    // No slot: the call was cancelled or timed out; its reply is moot.
+                    state.pending.get_mut(&response.call).and_then(|slot| {
+                        slot.reply = Some(response.result.map_err(Error::from));
+                        slot.waker.take()
+                    })
+                };
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            }
+            Frame::Ping(n) => connection.send(&Frame::Pong(n)),
+            Frame::Pong(_) => {}
+            Frame::Goaway(reason) => return Err(Error::from(reason)),
+            Frame::StreamItem { call, payload } => connection.streams.deliver(call, payload)?,
+            Frame::StreamEnd { call, result } => connection.streams.finish(call, result),
+            Frame::StreamCredit { call, n } => connection.streams.grant(call, n),
+            other => {
+                return Err(Error::Decode {
+                    what: "a frame".into(),
+                    reason: format!("a caller does not expect {} here", frame_name(&other)),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Appends an encoded frame body with its length prefix.
+fn put_frame(out: &mut BytesMut, body: &[u8]) {
+    // Bodies were checked against the maximum frame size when encoded.
+    out.put_u32(u32::try_from(body.len()).unwrap_or(u32::MAX));
+    out.extend_from_slice(body);
 }
 
 /// Removes a call's slot and tells the host to stop, unless the reply came.
@@ -394,15 +600,80 @@ impl Drop for Outstanding<'_> {
             return;
         }
         self.connection.streams.forget(self.call);
-        let was_pending = self.connection.lock().pending.remove(&self.call).is_some();
-        if was_pending
-            && let Ok(cancel) = wire::encode(
-                &Frame::Cancel(self.call),
-                self.connection.config.max_frame_size,
-            )
-        {
-            let _ = self.connection.out.try_send(cancel);
+        let was_pending = {
+            let mut state = self.connection.lock();
+            matches!(state.pending.remove(&self.call), Some(slot) if slot.reply.is_none())
+                && state.closed.is_none()
+        };
+        if was_pending {
+            self.connection.send(&Frame::Cancel(self.call));
         }
+    }
+}
+
+/// Sends a call's request, then waits for its reply.
+struct Exchange<'a> {
+    connection: &'a Connection,
+    call: CallId,
+    /// The request, until it is queued.
+    request: Option<CallFrame>,
+    service: &'static ServiceDefinition,
+}
+
+impl Future for Exchange<'_> {
+    type Output = Result<Bytes, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let connection = this.connection;
+        let mut state = connection.lock();
+        if let Some(mut frame) = this.request.take() {
+            if let Some(error) = &state.closed {
+                return Poll::Ready(Err(error.clone()));
+            }
+            let key = std::ptr::from_ref(this.service) as usize;
+            let index = match state.checked.iter().find(|(seen, _)| *seen == key) {
+                Some(&(_, index)) => index,
+                None => {
+                    let index = connection.service_index(this.service)?;
+                    if state.checked.len() < CHECKED {
+                        state.checked.push((key, index));
+                    }
+                    index
+                }
+            };
+            frame.service = index;
+            let writer = state.send(&Frame::Call(frame), connection.config.max_frame_size)?;
+            state.pending.insert(
+                this.call,
+                Slot {
+                    reply: None,
+                    waker: Some(cx.waker().clone()),
+                },
+            );
+            drop(state);
+            if let Some(writer) = writer {
+                writer.wake();
+            }
+            return Poll::Pending;
+        }
+        let Some(slot) = state.pending.get_mut(&this.call) else {
+            return Poll::Ready(Err(state
+                .closed
+                .clone()
+                .unwrap_or_else(|| connection.peer.lost("the connection closed"))));
+        };
+        if slot.reply.is_some() {
+            let slot = state.pending.remove(&this.call);
+            return Poll::Ready(
+                slot.and_then(|slot| slot.reply)
+                    .unwrap_or_else(|| Err(connection.peer.lost("the connection closed"))),
+            );
+        }
+        if !matches!(&slot.waker, Some(waker) if waker.will_wake(cx.waker())) {
+            slot.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
     }
 }
 
@@ -410,34 +681,12 @@ impl Caller for FramedCaller {
     fn call(&self, request: Request) -> BoxFuture<'static, Result<Response, Error>> {
         let connection = self.owner.0.clone();
         Box::pin(async move {
-            connection.check_service(&request)?;
             let payload = request.payload.into_bytes()?;
             let call = connection.next_call.fetch_add(1, Ordering::Relaxed);
             let timeout_micros = request.deadline.map(|deadline| {
-                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let left = deadline.saturating_duration_since(Instant::now());
                 u64::try_from(left.as_micros()).unwrap_or(u64::MAX)
             });
-            let frame = wire::encode(
-                &Frame::Request(RequestFrame {
-                    call,
-                    service: request.service.name.to_string(),
-                    version: request.service.version.to_string(),
-                    method: request.method.id.0,
-                    timeout_micros,
-                    trace: None,
-                    payload,
-                }),
-                connection.config.max_frame_size,
-            )?;
-
-            let (slot, reply) = oneshot::channel();
-            {
-                let mut state = connection.lock();
-                if let Some(error) = &state.closed {
-                    return Err(error.clone());
-                }
-                state.pending.insert(call, slot);
-            }
             let mut outstanding = Outstanding {
                 connection: &connection,
                 call,
@@ -452,42 +701,54 @@ impl Caller for FramedCaller {
             let outgoing = request
                 .stream
                 .map(|items| (items, connection.streams.open_credits(call)));
-            if connection.out.send(frame).await.is_err() {
-                return Err(connection.closed_error());
-            }
+            let exchange = Exchange {
+                connection: &connection,
+                call,
+                request: Some(CallFrame {
+                    call,
+                    service: 0,
+                    method: request.method.id.0,
+                    timeout_micros,
+                    trace: None,
+                    payload,
+                }),
+                service: request.service,
+            };
             let waiting = async {
                 match request.deadline {
-                    None => Ok(reply.await),
-                    Some(deadline) => tokio::time::timeout_at(deadline, reply)
+                    None => exchange.await,
+                    Some(deadline) => tokio::time::timeout_at(deadline, exchange)
                         .await
-                        .map_err(|_| Error::Timeout),
+                        .map_err(|_| Error::Timeout)?,
                 }
             };
             // A stream argument is sent while the reply is awaited; the reply
             // may come before the stream's end (the method stopped reading).
             let reply = match outgoing {
-                None => waiting.await?,
+                None => waiting.await,
                 Some((items, credits)) => {
                     let sending = async {
                         connection.streams.pump(call, items, credits).await;
                         std::future::pending::<std::convert::Infallible>().await
                     };
+                    // Biased: the first poll of `waiting` queues the request,
+                    // which must go out before the stream's first item.
                     tokio::select! {
-                        reply = waiting => reply?,
+                        biased;
+                        reply = waiting => reply,
                         never = sending => match never {},
                     }
                 }
             };
+            // On an error the guard cleans up: a call still pending (it timed
+            // out) is cancelled at the host.
+            let reply = reply?;
             outstanding.answered = true;
             connection.streams.stop_sending(call);
-            match reply {
-                Ok(Ok(bytes)) => Ok(Response {
-                    payload: Payload::Encoded(bytes),
-                    stream: inbox,
-                }),
-                Ok(Err(error)) => Err(error),
-                Err(_) => Err(connection.closed_error()),
-            }
+            Ok(Response {
+                payload: Payload::Encoded(reply),
+                stream: inbox,
+            })
         })
     }
 }

@@ -30,18 +30,18 @@ use std::task::{Context, Poll, Waker};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
-use futures::{SinkExt, Stream, StreamExt};
+use futures::{Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
-use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::caller::{Client, Payload, Request, Response};
 use crate::definition::{MethodId, ServiceDefinition};
 use crate::error::Error;
 use crate::process::{Process, Proxy};
-use crate::streaming::Streams;
+use crate::streaming::{Outlet, Streams};
 use crate::wire::ids::CallSet;
 use crate::wire::{
     self, CallFrame, CallId, Frame, Hello, Offered, PROTOCOL_VERSION, RequestFrame, ResponseFrame,
@@ -226,7 +226,11 @@ where
     // Frames the streams send (items, ends, credits); the connection's loop
     // moves them to the socket along with the replies.
     let (control, queued) = mpsc::channel::<Bytes>(256);
-    let streams = Streams::new(config.stream_window, config.max_frame_size, control);
+    let streams = Streams::new(
+        config.stream_window,
+        config.max_frame_size,
+        Outlet::Queue(control),
+    );
     // However this function ends (a return, or its future being dropped), the
     // connection's streams end with it; its calls are owned by `host`.
     let _guard = StreamsGuard(streams.clone());
@@ -755,32 +759,6 @@ fn write_error(error: std::io::Error) -> Error {
     Error::Unavailable {
         reason: format!("the connection failed: {error}"),
     }
-}
-
-/// Writes queued frames, flushing only when the queue runs dry, so that
-/// replies of concurrent calls share system calls. When `finish` fires, writes
-/// what is queued already, then closes.
-pub(crate) async fn write_frames<W>(
-    mut sink: FramedWrite<W, LengthDelimitedCodec>,
-    mut queue: mpsc::Receiver<Bytes>,
-    finish: CancellationToken,
-) -> std::io::Result<()>
-where
-    W: AsyncWrite + Unpin,
-{
-    loop {
-        let first = tokio::select! {
-            first = queue.recv() => first,
-            () = finish.cancelled() => queue.try_recv().ok(),
-        };
-        let Some(first) = first else { break };
-        sink.feed(first).await?;
-        while let Ok(next) = queue.try_recv() {
-            sink.feed(next).await?;
-        }
-        SinkExt::<Bytes>::flush(&mut sink).await?;
-    }
-    SinkExt::<Bytes>::close(&mut sink).await
 }
 
 /// What a read failure means for the peer.

@@ -8,7 +8,7 @@
 //! within one window, and neither side ever buffers more than that.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -20,13 +20,68 @@ use crate::wire::{self, CallId, Frame, WireError};
 
 type Inbox = mpsc::Sender<Result<Bytes, Error>>;
 
+/// Where a connection's stream frames go: a queue the connection's task
+/// drains (the host), or straight into the buffer the caller's requests go
+/// to (the framed caller), so that a stream's items never overtake the
+/// request they belong to.
+pub(crate) enum Outlet {
+    Queue(mpsc::Sender<Bytes>),
+    Buffer(Weak<dyn Outbox>),
+}
+
+/// A connection's write buffer, seen from its streams.
+pub(crate) trait Outbox: Send + Sync {
+    /// Appends a frame body (the length prefix is the outbox's to add);
+    /// `false` once the connection is gone.
+    fn push(&self, body: &[u8]) -> bool;
+    /// Whether the buffer is too full to take more items for now.
+    fn is_full(&self) -> bool;
+    /// Signalled when a full buffer has gone out.
+    fn room(&self) -> &tokio::sync::Notify;
+}
+
+impl Outlet {
+    /// Sends a frame, waiting for room; `Err` once the connection is gone.
+    async fn send(&self, body: Bytes) -> Result<(), ()> {
+        match self {
+            Outlet::Queue(queue) => queue.send(body).await.map_err(drop),
+            Outlet::Buffer(outbox) => {
+                let outbox = outbox.upgrade().ok_or(())?;
+                loop {
+                    let room = outbox.room().notified();
+                    let mut room = std::pin::pin!(room);
+                    room.as_mut().enable();
+                    if !outbox.is_full() {
+                        return if outbox.push(&body) { Ok(()) } else { Err(()) };
+                    }
+                    room.await;
+                }
+            }
+        }
+    }
+
+    /// Sends a frame if there is room now; drops it otherwise.
+    fn try_send(&self, body: Bytes) {
+        match self {
+            Outlet::Queue(queue) => {
+                let _ = queue.try_send(body);
+            }
+            Outlet::Buffer(outbox) => {
+                if let Some(outbox) = outbox.upgrade() {
+                    outbox.push(&body);
+                }
+            }
+        }
+    }
+}
+
 /// The streams of one connection.
 pub(crate) struct Streams {
     inboxes: Mutex<HashMap<CallId, Inbox>>,
     credits: Mutex<HashMap<CallId, Arc<Semaphore>>>,
     window: u32,
     max_frame_size: usize,
-    out: mpsc::Sender<Bytes>,
+    out: Outlet,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -36,11 +91,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Streams {
-    pub(crate) fn new(
-        window: u32,
-        max_frame_size: usize,
-        out: mpsc::Sender<Bytes>,
-    ) -> Arc<Streams> {
+    pub(crate) fn new(window: u32, max_frame_size: usize, out: Outlet) -> Arc<Streams> {
         Arc::new(Streams {
             inboxes: Mutex::default(),
             credits: Mutex::default(),
@@ -225,7 +276,7 @@ impl Drop for InboxReader {
             && !self.ended
             && let Ok(bytes) = self.streams.encode(&Frame::Cancel(self.call))
         {
-            let _ = self.streams.out.try_send(bytes);
+            self.streams.out.try_send(bytes);
         }
     }
 }

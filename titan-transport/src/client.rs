@@ -336,6 +336,12 @@ impl ReconnectingCaller {
 
 impl Caller for ReconnectingCaller {
     fn call(&self, request: Request) -> BoxFuture<'static, Result<Response, Error>> {
+        // The usual case, connected: straight to the connection, no future of our own.
+        if let Link::Up(caller) = &*self.inner.link.borrow()
+            && caller.is_open()
+        {
+            return caller.call(request);
+        }
         let this = self.clone();
         Box::pin(async move {
             let connection = this.connection(request.deadline).await?;
