@@ -612,20 +612,45 @@ impl Drop for Outstanding<'_> {
 }
 
 /// Sends a call's request, then waits for its reply.
-struct Exchange<'a> {
-    connection: &'a Connection,
+///
+/// Held by a reference for a streaming call (whose [`Outstanding`] cleans
+/// up), or by an `Arc` for a unary one, which cancels the call itself when
+/// dropped before its reply.
+struct Exchange<C: std::ops::Deref<Target = Connection>> {
+    connection: C,
     call: CallId,
     /// The request, until it is queued.
     request: Option<CallFrame>,
     service: &'static ServiceDefinition,
+    /// Whether dropping the exchange while its reply is awaited cancels the call.
+    cancel_on_drop: bool,
+    /// Queued and not yet answered.
+    waiting: bool,
 }
 
-impl Future for Exchange<'_> {
+impl<C: std::ops::Deref<Target = Connection>> Drop for Exchange<C> {
+    fn drop(&mut self) {
+        if !(self.cancel_on_drop && self.waiting) {
+            return;
+        }
+        let connection = &*self.connection;
+        let cancel = {
+            let mut state = connection.lock();
+            matches!(state.pending.remove(&self.call), Some(slot) if slot.reply.is_none())
+                && state.closed.is_none()
+        };
+        if cancel {
+            connection.send(&Frame::Cancel(self.call));
+        }
+    }
+}
+
+impl<C: std::ops::Deref<Target = Connection> + Unpin> Future for Exchange<C> {
     type Output = Result<Bytes, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let connection = this.connection;
+        let connection = &*this.connection;
         let mut state = connection.lock();
         if let Some(mut frame) = this.request.take() {
             if let Some(error) = &state.closed {
@@ -652,18 +677,21 @@ impl Future for Exchange<'_> {
                 },
             );
             drop(state);
+            this.waiting = true;
             if let Some(writer) = writer {
                 writer.wake();
             }
             return Poll::Pending;
         }
         let Some(slot) = state.pending.get_mut(&this.call) else {
+            this.waiting = false;
             return Poll::Ready(Err(state
                 .closed
                 .clone()
                 .unwrap_or_else(|| connection.peer.lost("the connection closed"))));
         };
         if slot.reply.is_some() {
+            this.waiting = false;
             let slot = state.pending.remove(&this.call);
             return Poll::Ready(
                 slot.and_then(|slot| slot.reply)
@@ -677,16 +705,63 @@ impl Future for Exchange<'_> {
     }
 }
 
+/// The time a deadline leaves, for the request.
+fn timeout_micros(deadline: Option<Instant>) -> Option<u64> {
+    deadline.map(|deadline| {
+        let left = deadline.saturating_duration_since(Instant::now());
+        u64::try_from(left.as_micros()).unwrap_or(u64::MAX)
+    })
+}
+
+impl FramedCaller {
+    /// A call without streams: one small future that queues the request and
+    /// waits for its reply.
+    fn unary(&self, request: Request) -> BoxFuture<'static, Result<Response, Error>> {
+        let connection = self.owner.0.clone();
+        let payload = match request.payload.into_bytes() {
+            Ok(payload) => payload,
+            Err(error) => return Box::pin(std::future::ready(Err(error))),
+        };
+        let call = connection.next_call.fetch_add(1, Ordering::Relaxed);
+        let exchange = Exchange {
+            connection,
+            call,
+            request: Some(CallFrame {
+                call,
+                service: 0,
+                method: request.method.id.0,
+                timeout_micros: timeout_micros(request.deadline),
+                trace: None,
+                payload,
+            }),
+            service: request.service,
+            cancel_on_drop: true,
+            waiting: false,
+        };
+        let reply =
+            |reply: Result<Bytes, Error>| reply.map(|bytes| Response::new(Payload::Encoded(bytes)));
+        match request.deadline {
+            None => Box::pin(futures::FutureExt::map(exchange, reply)),
+            Some(deadline) => Box::pin(async move {
+                match tokio::time::timeout_at(deadline, exchange).await {
+                    Ok(outcome) => reply(outcome),
+                    Err(_) => Err(Error::Timeout),
+                }
+            }),
+        }
+    }
+}
+
 impl Caller for FramedCaller {
     fn call(&self, request: Request) -> BoxFuture<'static, Result<Response, Error>> {
+        if request.stream.is_none() && !request.method.server_streaming {
+            return self.unary(request);
+        }
         let connection = self.owner.0.clone();
         Box::pin(async move {
             let payload = request.payload.into_bytes()?;
             let call = connection.next_call.fetch_add(1, Ordering::Relaxed);
-            let timeout_micros = request.deadline.map(|deadline| {
-                let left = deadline.saturating_duration_since(Instant::now());
-                u64::try_from(left.as_micros()).unwrap_or(u64::MAX)
-            });
+            let timeout_micros = timeout_micros(request.deadline);
             let mut outstanding = Outstanding {
                 connection: &connection,
                 call,
@@ -702,7 +777,7 @@ impl Caller for FramedCaller {
                 .stream
                 .map(|items| (items, connection.streams.open_credits(call)));
             let exchange = Exchange {
-                connection: &connection,
+                connection: &*connection,
                 call,
                 request: Some(CallFrame {
                     call,
@@ -713,6 +788,8 @@ impl Caller for FramedCaller {
                     payload,
                 }),
                 service: request.service,
+                cancel_on_drop: false,
+                waiting: false,
             };
             let waiting = async {
                 match request.deadline {

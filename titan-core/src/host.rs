@@ -375,6 +375,8 @@ struct CallTask {
     credits: Option<Arc<Semaphore>>,
     /// Wakes this task once its work is dropped, so that the set lets go of it.
     waker: Option<Waker>,
+    /// Whether the call has streams (to forget when it ends).
+    streaming: bool,
 }
 
 impl CallTask {
@@ -388,7 +390,7 @@ impl CallTask {
 }
 
 impl Future for CallTask {
-    type Output = (CallId, Done, Option<Arc<Semaphore>>);
+    type Output = (CallId, Done, Option<Arc<Semaphore>>, bool);
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -404,7 +406,7 @@ impl Future for CallTask {
             },
         };
         this.work = None;
-        Poll::Ready((this.call, done, this.credits.take()))
+        Poll::Ready((this.call, done, this.credits.take(), this.streaming))
     }
 }
 
@@ -678,17 +680,22 @@ impl<IO: AsyncRead + AsyncWrite> Host<'_, IO> {
             .method
             .server_streaming
             .then(|| self.streams.open_credits(call));
+        let streaming = request.method.client_streaming || request.method.server_streaming;
         self.in_flight.insert(call);
         self.calls.push(CallTask {
             call,
             work: Some(Work::Reply(client.call(request))),
             credits,
             waker: None,
+            streaming,
         });
     }
 
     /// A call's work is done: its reply goes out, then its stream, if any.
-    fn on_done(&mut self, (call, done, credits): (CallId, Done, Option<Arc<Semaphore>>)) {
+    fn on_done(
+        &mut self,
+        (call, done, credits, streaming): (CallId, Done, Option<Arc<Semaphore>>, bool),
+    ) {
         match done {
             // Forgotten when the cancel came.
             Done::Cancelled => return,
@@ -709,13 +716,16 @@ impl<IO: AsyncRead + AsyncWrite> Host<'_, IO> {
                         work: Some(Work::Pump(Box::pin(pump))),
                         credits: None,
                         waker: None,
+                        streaming,
                     });
                     return;
                 }
             }
         }
         self.in_flight.remove(&call);
-        self.streams.forget(call);
+        if streaming {
+            self.streams.forget(call);
+        }
     }
 
     /// Queues call `call`'s reply. `true` if it went out as it was (not an
