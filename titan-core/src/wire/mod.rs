@@ -9,6 +9,14 @@
 //! Errors cross as a [`WireError`] whose code maps one-to-one onto
 //! [`Error`](crate::Error).
 //!
+//! A call goes as a [`Frame::Call`]: it names its service by position in the
+//! services of the host's hello (sorted by name), so no names or versions
+//! travel with each call; the caller checks the version it wants against that
+//! hello once (another major version fails with
+//! [`Error::VersionMismatch`](crate::Error::VersionMismatch) before anything is
+//! sent). A host still takes the longer [`Frame::Request`], which names the
+//! service and version in full and is checked by the host.
+//!
 //! The two ends of a connection live beside this module: [`host`](crate::host)
 //! serves processes over a stream, [`framed`](crate::framed) calls them.
 
