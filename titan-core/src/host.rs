@@ -25,6 +25,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -32,7 +33,7 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
@@ -222,6 +223,24 @@ pub async fn serve_until<IO>(
 where
     IO: AsyncRead + AsyncWrite + Send + 'static,
 {
+    serve_counted(io, services, config, shutdown, None).await
+}
+
+/// [`serve_until`], counting the connection's calls in `gauge`: a gauge
+/// shared by many connections knows how many calls run over all of them, and
+/// once it [drains](CallGauge::drain) they all answer new calls with
+/// [`Error::Unavailable`]. A call that returns a stream stays counted until
+/// the stream ends.
+pub async fn serve_counted<IO>(
+    io: IO,
+    services: Arc<ServiceSet>,
+    config: WireConfig,
+    shutdown: CancellationToken,
+    gauge: Option<Arc<CallGauge>>,
+) -> Result<(), Error>
+where
+    IO: AsyncRead + AsyncWrite + Send + 'static,
+{
     let frames = FramedRead::new(Box::pin(io), wire::length_codec(config.max_frame_size));
     // Frames the streams send (items, ends, credits); the connection's loop
     // moves them to the socket along with the replies.
@@ -245,6 +264,7 @@ where
         config: &config,
         draining: false,
         last_heard: Instant::now(),
+        gauge,
     };
     let outcome = match host.handshake().await {
         Ok(true) => host.run(shutdown).await,
@@ -352,6 +372,70 @@ struct Host<'a, IO> {
     /// When the last frame came in (or, while the peer does not read, when
     /// it last took bytes).
     last_heard: Instant,
+    /// Where the connection's calls are counted, if anywhere.
+    gauge: Option<Arc<CallGauge>>,
+}
+
+/// Counts the calls in flight over any number of connections
+/// ([`serve_counted`]), and refuses new ones once it drains: how a server
+/// shuts down gracefully.
+#[derive(Debug, Default)]
+pub struct CallGauge {
+    in_flight: AtomicUsize,
+    draining: AtomicBool,
+    idle: Notify,
+}
+
+impl CallGauge {
+    /// A gauge with no calls counted.
+    pub fn new() -> CallGauge {
+        CallGauge::default()
+    }
+
+    /// How many calls run now (a returned stream's included, until it ends).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Refuses new calls from now on and resolves once none are in flight.
+    pub async fn drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        loop {
+            let idle = self.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.in_flight.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+
+    /// Counts a call in, or refuses it when draining.
+    fn enter(self: &Arc<Self>) -> Result<Counted, Error> {
+        // Count first, then look: `drain` sets the flag, then looks at the
+        // count, so a call is either refused or waited for, never missed.
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let counted = Counted(self.clone());
+        if self.draining.load(Ordering::SeqCst) {
+            return Err(Error::Unavailable {
+                reason: "the server is shutting down".into(),
+            });
+        }
+        Ok(counted)
+    }
+}
+
+/// One call counted in a gauge; counted out when dropped (it finished, was
+/// cancelled, or its connection went away).
+struct Counted(Arc<CallGauge>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 /// A call's work: its reply, then the stream it returned, if any.
@@ -377,12 +461,24 @@ struct CallTask {
     waker: Option<Waker>,
     /// Whether the call has streams (to forget when it ends).
     streaming: bool,
+    /// The call's place in the connection's gauge, if it has one.
+    counted: Option<Counted>,
+}
+
+/// What a finished [`CallTask`] hands back to its connection.
+struct Finished {
+    call: CallId,
+    done: Done,
+    credits: Option<Arc<Semaphore>>,
+    streaming: bool,
+    counted: Option<Counted>,
 }
 
 impl CallTask {
     fn cancel(&mut self) {
         self.work = None;
         self.credits = None;
+        self.counted = None;
         if let Some(waker) = self.waker.take() {
             waker.wake();
         }
@@ -390,7 +486,7 @@ impl CallTask {
 }
 
 impl Future for CallTask {
-    type Output = (CallId, Done, Option<Arc<Semaphore>>, bool);
+    type Output = Finished;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -406,7 +502,13 @@ impl Future for CallTask {
             },
         };
         this.work = None;
-        Poll::Ready((this.call, done, this.credits.take(), this.streaming))
+        Poll::Ready(Finished {
+            call: this.call,
+            done,
+            credits: this.credits.take(),
+            streaming: this.streaming,
+            counted: this.counted.take(),
+        })
     }
 }
 
@@ -664,8 +766,12 @@ impl<IO: AsyncRead + AsyncWrite> Host<'_, IO> {
             }
             Ok(routed)
         });
-        let (client, mut request) = match checked {
-            Ok(routed) => routed,
+        let counted = checked.and_then(|routed| match &self.gauge {
+            Some(gauge) => gauge.enter().map(|counted| (routed, Some(counted))),
+            None => Ok((routed, None)),
+        });
+        let ((client, mut request), counted) = match counted {
+            Ok(counted) => counted,
             Err(error) => {
                 self.reply(call, Err(error));
                 return;
@@ -688,14 +794,19 @@ impl<IO: AsyncRead + AsyncWrite> Host<'_, IO> {
             credits,
             waker: None,
             streaming,
+            counted,
         });
     }
 
     /// A call's work is done: its reply goes out, then its stream, if any.
-    fn on_done(
-        &mut self,
-        (call, done, credits, streaming): (CallId, Done, Option<Arc<Semaphore>>, bool),
-    ) {
+    fn on_done(&mut self, finished: Finished) {
+        let Finished {
+            call,
+            done,
+            credits,
+            streaming,
+            counted,
+        } = finished;
         match done {
             // Forgotten when the cancel came.
             Done::Cancelled => return,
@@ -717,6 +828,7 @@ impl<IO: AsyncRead + AsyncWrite> Host<'_, IO> {
                         credits: None,
                         waker: None,
                         streaming,
+                        counted,
                     });
                     return;
                 }

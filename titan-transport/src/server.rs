@@ -9,24 +9,20 @@
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use titan_core::definition::ServiceDefinition;
-use titan_core::host::{self, ServiceSet};
+use titan_core::host::{self, CallGauge, ServiceSet};
 use titan_core::wire::WireConfig;
-use titan_core::{Caller, Client, Error, ItemStream, Payload, Process, Proxy, Request, Response};
+use titan_core::{Client, Error, Process, Proxy};
 
 use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::TransportError;
@@ -212,12 +208,8 @@ impl ServerBuilder {
         };
 
         let mut services = ServiceSet::new();
-        let drain = Arc::new(Drain::default());
+        let drain = Arc::new(CallGauge::new());
         for (definition, client) in self.services {
-            let client = Client::new(DrainCaller {
-                client,
-                drain: drain.clone(),
-            });
             services.insert(definition, client);
         }
         tracing::info!(endpoint = %local, services = ?services, "serving");
@@ -264,7 +256,7 @@ impl Server {
 
     /// How many calls are running now, over every connection.
     pub fn calls_in_flight(&self) -> usize {
-        self.shared.drain.in_flight.load(Ordering::SeqCst)
+        self.shared.drain.in_flight()
     }
 
     /// Shuts down gracefully and returns once every task of the server has ended.
@@ -331,7 +323,7 @@ struct Shared {
     wire: WireConfig,
     max_connections: usize,
     shutdown_timeout: Duration,
-    drain: Arc<Drain>,
+    drain: Arc<CallGauge>,
     connections: AtomicUsize,
     next_connection: AtomicU64,
 }
@@ -397,7 +389,7 @@ async fn run(listener: Listener, shared: Arc<Shared>, stop: CancellationToken) {
     drop(listener);
     refusals.shutdown().await;
 
-    let in_flight = shared.drain.in_flight.load(Ordering::SeqCst);
+    let in_flight = shared.drain.in_flight();
     tracing::info!(
         endpoint = %shared.endpoint,
         connections = connections.len(),
@@ -410,7 +402,7 @@ async fn run(listener: Listener, shared: Arc<Shared>, stop: CancellationToken) {
     if !drained {
         tracing::warn!(
             endpoint = %shared.endpoint,
-            in_flight = shared.drain.in_flight.load(Ordering::SeqCst),
+            in_flight = shared.drain.in_flight(),
             timeout = ?shared.shutdown_timeout,
             "calls still running after the shutdown timeout are stopped"
         );
@@ -501,7 +493,14 @@ async fn serve_connection<IO>(
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    host::serve_until(io, shared.services.clone(), shared.wire.clone(), close).await
+    host::serve_counted(
+        io,
+        shared.services.clone(),
+        shared.wire.clone(),
+        close,
+        Some(shared.drain.clone()),
+    )
+    .await
 }
 
 /// Counts a connection while its task lives (however the task ends).
@@ -510,102 +509,6 @@ struct Counted(Arc<Shared>);
 impl Drop for Counted {
     fn drop(&mut self) {
         self.0.connections.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Counts the calls in flight over every connection, and refuses new ones
-/// once the server is shutting down.
-#[derive(Default)]
-struct Drain {
-    in_flight: AtomicUsize,
-    draining: AtomicBool,
-    idle: Notify,
-}
-
-impl Drain {
-    /// Counts a call in, or refuses it when draining.
-    fn enter(self: &Arc<Self>) -> Result<InFlight, Error> {
-        // Count first, then look: `drain` sets the flag, then looks at the
-        // count, so a call is either refused or waited for, never missed.
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        let call = InFlight(self.clone());
-        if self.draining.load(Ordering::SeqCst) {
-            return Err(Error::Unavailable {
-                reason: "the server is shutting down".into(),
-            });
-        }
-        Ok(call)
-    }
-
-    /// Refuses new calls from now on and resolves when none are in flight.
-    async fn drain(&self) {
-        self.draining.store(true, Ordering::SeqCst);
-        loop {
-            let idle = self.idle.notified();
-            tokio::pin!(idle);
-            idle.as_mut().enable();
-            if self.in_flight.load(Ordering::SeqCst) == 0 {
-                return;
-            }
-            idle.await;
-        }
-    }
-}
-
-/// One call in flight; counted out when dropped (it finished or was stopped).
-struct InFlight(Arc<Drain>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.idle.notify_waiters();
-        }
-    }
-}
-
-/// The caller the server puts in front of each served process: counts its
-/// calls for the drain. A call that returns a stream stays counted until the
-/// stream ends (or is dropped), so a shutdown lets streams finish too.
-struct DrainCaller {
-    client: Client,
-    drain: Arc<Drain>,
-}
-
-impl Caller for DrainCaller {
-    fn call(&self, request: Request) -> BoxFuture<'static, Result<Response, Error>> {
-        let in_flight = match self.drain.enter() {
-            Ok(in_flight) => in_flight,
-            Err(error) => return Box::pin(std::future::ready(Err(error))),
-        };
-        let call = self.client.call(request);
-        Box::pin(async move {
-            let mut response = call.await?;
-            if let Some(items) = response.stream.take() {
-                response.stream = Some(Box::pin(CountedStream {
-                    items,
-                    _in_flight: in_flight,
-                }));
-            }
-            Ok(response)
-        })
-    }
-}
-
-/// A returned stream that keeps its call counted in flight while it lives.
-struct CountedStream {
-    items: ItemStream,
-    _in_flight: InFlight,
-}
-
-impl futures::Stream for CountedStream {
-    type Item = Result<Payload, Error>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.get_mut().items.as_mut().poll_next(cx)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.items.size_hint()
     }
 }
 
