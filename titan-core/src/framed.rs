@@ -469,7 +469,7 @@ impl Driver<'_> {
                     Poll::Ready(Some(Err(error))) => return Poll::Ready(read_error(error, config)),
                     Poll::Ready(Some(Ok(bytes))) => {
                         heard = true;
-                        if let Err(why) = self.on_frame(&bytes) {
+                        if let Err(why) = self.on_frame(&bytes.freeze()) {
                             return Poll::Ready(why);
                         }
                     }
@@ -547,9 +547,10 @@ impl Driver<'_> {
     }
 
     /// Handles one frame from the host; `Err` ends the connection with that reason.
-    fn on_frame(&mut self, bytes: &[u8]) -> Result<(), Error> {
+    fn on_frame(&mut self, bytes: &Bytes) -> Result<(), Error> {
         let connection = self.connection;
-        match wire::decode(bytes)? {
+        // Payloads are slices of the frame, not copies.
+        match wire::decode_shared(bytes)? {
             Frame::Response(response) => {
                 let waker = {
                     let mut state = connection.lock();

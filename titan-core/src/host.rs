@@ -592,7 +592,7 @@ impl<IO: AsyncRead + AsyncWrite> Host<'_, IO> {
                     }
                     Poll::Ready(Some(Ok(bytes))) => {
                         heard = true;
-                        if let Some(end) = self.on_frame(&bytes) {
+                        if let Some(end) = self.on_frame(&bytes.freeze()) {
                             return Poll::Ready(end);
                         }
                     }
@@ -690,8 +690,9 @@ impl<IO: AsyncRead + AsyncWrite> Host<'_, IO> {
     }
 
     /// Handles one frame; `Some` ends the connection with that outcome.
-    fn on_frame(&mut self, bytes: &[u8]) -> Option<Result<(), Error>> {
-        let frame = match wire::decode(bytes) {
+    fn on_frame(&mut self, bytes: &Bytes) -> Option<Result<(), Error>> {
+        // Payloads are slices of the frame, not copies.
+        let frame = match wire::decode_shared(bytes) {
             Ok(frame) => frame,
             Err(error) => return Some(Err(error)),
         };

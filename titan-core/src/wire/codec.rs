@@ -5,7 +5,8 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio_util::codec::LengthDelimitedCodec;
 
-use super::frame::Frame;
+use super::error::WireError;
+use super::frame::{CallFrame, CallId, Frame, RequestFrame, ResponseFrame, TraceContext};
 use crate::error::Error;
 
 /// The limits and timings of a connection; both ends have one.
@@ -142,6 +143,119 @@ pub fn decode(bytes: &[u8]) -> Result<Frame, Error> {
     })
 }
 
+/// [`decode`], for a frame body that is already [`Bytes`]: the payload of a
+/// call, a request, a reply or a stream item is a slice of `bytes` (sharing
+/// its memory) rather than a copy. Accepts and refuses exactly what
+/// [`decode`] does.
+pub fn decode_shared(bytes: &Bytes) -> Result<Frame, Error> {
+    let Ok((tag, rest)) = postcard::take_from_bytes::<u32>(bytes) else {
+        return decode(bytes);
+    };
+    let frame = match tag {
+        TAG_REQUEST => {
+            let r: RequestRef<'_> = decode_part(rest)?;
+            Frame::Request(RequestFrame {
+                call: r.call,
+                service: r.service,
+                version: r.version,
+                method: r.method,
+                timeout_micros: r.timeout_micros,
+                trace: r.trace,
+                payload: share(bytes, r.payload),
+            })
+        }
+        TAG_RESPONSE => {
+            let r: ResponseRef<'_> = decode_part(rest)?;
+            Frame::Response(ResponseFrame {
+                call: r.call,
+                result: r.result.map(|payload| share(bytes, payload)),
+            })
+        }
+        TAG_STREAM_ITEM => {
+            let r: StreamItemRef<'_> = decode_part(rest)?;
+            Frame::StreamItem {
+                call: r.call,
+                payload: share(bytes, r.payload),
+            }
+        }
+        TAG_CALL => {
+            let r: CallRef<'_> = decode_part(rest)?;
+            Frame::Call(CallFrame {
+                call: r.call,
+                service: r.service,
+                method: r.method,
+                timeout_micros: r.timeout_micros,
+                trace: r.trace,
+                payload: share(bytes, r.payload),
+            })
+        }
+        _ => return decode(bytes),
+    };
+    Ok(frame)
+}
+
+// The positions of the variants of `Frame` that carry a payload (checked by
+// the tests against `decode`).
+const TAG_REQUEST: u32 = 1;
+const TAG_RESPONSE: u32 = 2;
+const TAG_STREAM_ITEM: u32 = 7;
+const TAG_CALL: u32 = 10;
+
+fn decode_part<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Error> {
+    postcard::from_bytes(bytes).map_err(|e| Error::Decode {
+        what: "a frame".into(),
+        reason: e.to_string(),
+    })
+}
+
+/// `part` (a slice borrowed from `whole`) as a `Bytes` sharing `whole`'s memory.
+fn share(whole: &Bytes, part: &[u8]) -> Bytes {
+    let start = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
+    match start.checked_add(part.len()) {
+        Some(end) if start <= whole.len() && end <= whole.len() => whole.slice(start..end),
+        // Never the case (postcard borrows from its input), but a copy is never wrong.
+        _ => Bytes::copy_from_slice(part),
+    }
+}
+
+/// [`RequestFrame`], its payload borrowed.
+#[derive(serde::Deserialize)]
+struct RequestRef<'a> {
+    call: CallId,
+    service: String,
+    version: String,
+    method: u32,
+    timeout_micros: Option<u64>,
+    trace: Option<TraceContext>,
+    payload: &'a [u8],
+}
+
+/// [`ResponseFrame`], its payload borrowed.
+#[derive(serde::Deserialize)]
+struct ResponseRef<'a> {
+    call: CallId,
+    #[serde(borrow)]
+    result: Result<&'a [u8], WireError>,
+}
+
+/// [`Frame::StreamItem`], its payload borrowed.
+#[derive(serde::Deserialize)]
+struct StreamItemRef<'a> {
+    call: CallId,
+    payload: &'a [u8],
+}
+
+/// [`CallFrame`], its payload borrowed.
+#[derive(serde::Deserialize)]
+struct CallRef<'a> {
+    call: CallId,
+    service: u32,
+    method: u32,
+    timeout_micros: Option<u64>,
+    trace: Option<TraceContext>,
+    payload: &'a [u8],
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +335,95 @@ mod tests {
             buf.capacity() < 1024,
             "nothing was reserved for the claimed 4 GiB"
         );
+    }
+
+    #[test]
+    fn decode_shared_agrees_with_decode_and_shares_payloads() {
+        use crate::wire::{CallFrame, ResponseFrame, TraceContext, WireError};
+        let trace = Some(TraceContext {
+            trace_id: [7; 16],
+            span_id: [9; 8],
+        });
+        let frames = [
+            Frame::Hello(Hello {
+                protocol: PROTOCOL_VERSION,
+                services: Vec::new(),
+                token: None,
+            }),
+            Frame::Request(RequestFrame {
+                call: 7,
+                service: "calculator".into(),
+                version: "1.0.0".into(),
+                method: 0xdead_beef,
+                timeout_micros: Some(1_500),
+                trace,
+                payload: Bytes::from_static(&[1, 2, 3]),
+            }),
+            Frame::Response(ResponseFrame {
+                call: u64::MAX,
+                result: Ok(Bytes::from_static(&[4, 5])),
+            }),
+            Frame::Response(ResponseFrame {
+                call: 3,
+                result: Err(WireError::from(Error::Timeout)),
+            }),
+            Frame::Cancel(7),
+            Frame::Ping(1),
+            Frame::Pong(2),
+            Frame::StreamItem {
+                call: 300,
+                payload: Bytes::from_static(b"item"),
+            },
+            Frame::StreamEnd {
+                call: 300,
+                result: Ok(()),
+            },
+            Frame::StreamCredit { call: 300, n: 32 },
+            Frame::Call(CallFrame {
+                call: 1 << 40,
+                service: 3,
+                method: 0xfeed,
+                timeout_micros: None,
+                trace,
+                payload: Bytes::from_static(&[0; 40]),
+            }),
+            Frame::Call(CallFrame {
+                call: 0,
+                service: 0,
+                method: 0,
+                timeout_micros: Some(0),
+                trace: None,
+                payload: Bytes::new(),
+            }),
+        ];
+        for frame in frames {
+            let bytes = encode(&frame, 1024).expect("encodes");
+            let shared = decode_shared(&bytes).expect("decodes");
+            assert_eq!(shared, frame);
+            let payload = match &shared {
+                Frame::Call(call) => Some(&call.payload),
+                Frame::Request(request) => Some(&request.payload),
+                Frame::Response(ResponseFrame {
+                    result: Ok(payload),
+                    ..
+                }) => Some(payload),
+                Frame::StreamItem { payload, .. } => Some(payload),
+                _ => None,
+            };
+            if let Some(payload) = payload.filter(|payload| !payload.is_empty()) {
+                let at = payload.as_ptr() as usize - bytes.as_ptr() as usize;
+                assert!(at + payload.len() <= bytes.len(), "shared, not copied");
+            }
+            // Every truncation fails the same way in both.
+            for end in 0..bytes.len() {
+                let cut = bytes.slice(..end);
+                assert_eq!(
+                    decode_shared(&cut).ok(),
+                    decode(&cut).ok(),
+                    "{frame:?} cut at {end}"
+                );
+            }
+        }
     }
 
     #[test]

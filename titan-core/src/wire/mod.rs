@@ -25,7 +25,7 @@ mod error;
 mod frame;
 pub(crate) mod ids;
 
-pub use codec::{WireConfig, decode, encode, encode_into, length_codec};
+pub use codec::{WireConfig, decode, decode_shared, encode, encode_into, length_codec};
 pub use error::WireError;
 pub use frame::{
     CallFrame, CallId, Frame, Hello, Offered, PROTOCOL_VERSION, RequestFrame, ResponseFrame,
