@@ -55,14 +55,39 @@ impl Moved {
 
 fn encode_moved<T: Serialize + 'static>(value: &(dyn Any + Send)) -> Result<Bytes, Error> {
     match value.downcast_ref::<T>() {
-        Some(value) => postcard::to_stdvec(value)
-            .map(Bytes::from)
-            .map_err(|e| Error::encode(type_name::<T>(), e)),
+        Some(value) => encode_exact(value).map_err(|e| Error::encode(type_name::<T>(), e)),
         None => Err(Error::Internal(format!(
             "a moved value is not the `{}` its encoder was made for",
             type_name::<T>()
         ))),
     }
+}
+
+thread_local! {
+    /// Where a thread encodes payloads before they get a buffer of their own.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The largest scratch buffer a thread keeps between payloads.
+const SCRATCH_KEPT: usize = 64 * 1024;
+
+/// Encodes `value` with postcard into a buffer of exactly its size: one
+/// allocation (none for an empty encoding), where a growing `Vec` takes several.
+fn encode_exact<T: Serialize + ?Sized>(value: &T) -> postcard::Result<Bytes> {
+    SCRATCH.with(|scratch| {
+        // A value whose serialisation encodes another payload gets a fresh buffer.
+        let Ok(mut scratch) = scratch.try_borrow_mut() else {
+            return postcard::to_stdvec(value).map(Bytes::from);
+        };
+        let mut buffer = std::mem::take(&mut *scratch);
+        buffer.clear();
+        let buffer = postcard::to_extend(value, buffer)?;
+        let bytes = Bytes::copy_from_slice(&buffer);
+        if buffer.capacity() <= SCRATCH_KEPT {
+            *scratch = buffer;
+        }
+        Ok(bytes)
+    })
 }
 
 impl Payload {
@@ -77,8 +102,8 @@ impl Payload {
 
     /// Encodes a value with postcard.
     pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Payload, Error> {
-        postcard::to_stdvec(value)
-            .map(|bytes| Payload::Encoded(Bytes::from(bytes)))
+        encode_exact(value)
+            .map(Payload::Encoded)
             .map_err(|e| Error::encode(type_name::<T>(), e))
     }
 
