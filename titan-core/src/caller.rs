@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -43,6 +43,8 @@ pub enum Payload {
 pub struct Moved {
     value: Box<dyn Any + Send>,
     encode: fn(&(dyn Any + Send)) -> Result<Bytes, Error>,
+    /// Appends the encoding to a buffer (where a frame is being written).
+    write: fn(&(dyn Any + Send), &mut BytesMut) -> Result<(), Error>,
     type_name: &'static str,
 }
 
@@ -56,6 +58,20 @@ impl Moved {
 fn encode_moved<T: Serialize + 'static>(value: &(dyn Any + Send)) -> Result<Bytes, Error> {
     match value.downcast_ref::<T>() {
         Some(value) => encode_exact(value).map_err(|e| Error::encode(type_name::<T>(), e)),
+        None => Err(Error::Internal(format!(
+            "a moved value is not the `{}` its encoder was made for",
+            type_name::<T>()
+        ))),
+    }
+}
+
+fn write_moved<T: Serialize + 'static>(
+    value: &(dyn Any + Send),
+    out: &mut BytesMut,
+) -> Result<(), Error> {
+    match value.downcast_ref::<T>() {
+        Some(value) => postcard::serialize_with_flavor(value, crate::wire::Appender(out))
+            .map_err(|e| Error::encode(type_name::<T>(), e)),
         None => Err(Error::Internal(format!(
             "a moved value is not the `{}` its encoder was made for",
             type_name::<T>()
@@ -96,6 +112,7 @@ impl Payload {
         Payload::Value(Moved {
             value: Box::new(value),
             encode: encode_moved::<T>,
+            write: write_moved::<T>,
             type_name: type_name::<T>(),
         })
     }
@@ -117,6 +134,18 @@ impl Payload {
         match self {
             Payload::Value(moved) => (moved.encode)(&*moved.value),
             Payload::Encoded(bytes) => Ok(bytes),
+        }
+    }
+
+    /// Appends the payload's postcard bytes to `out`: a moved value is
+    /// encoded in place (on an error, `out` may hold part of it).
+    pub(crate) fn encode_to(&self, out: &mut BytesMut) -> Result<(), Error> {
+        match self {
+            Payload::Value(moved) => (moved.write)(&*moved.value, out),
+            Payload::Encoded(bytes) => {
+                out.extend_from_slice(bytes);
+                Ok(())
+            }
         }
     }
 

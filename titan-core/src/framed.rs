@@ -32,7 +32,7 @@ use crate::error::Error;
 use crate::host::{frame_name, read_error};
 use crate::streaming::{Outbox, Outlet, Streams};
 use crate::wire::ids::CallMap;
-use crate::wire::{self, CallFrame, CallId, Frame, Hello, Offered, PROTOCOL_VERSION, WireConfig};
+use crate::wire::{self, CallHead, CallId, Frame, Hello, Offered, PROTOCOL_VERSION, WireConfig};
 
 /// Who is on the other end, to describe its loss.
 #[derive(Debug, Clone)]
@@ -88,6 +88,18 @@ impl State {
         wire::encode_into(frame, max, &mut self.out)?;
         Ok(self.writer.take())
     }
+
+    /// Queues a call, its payload encoded in place, and wakes the connection task if it sleeps.
+    fn send_call(&mut self, request: &Outgoing, max: usize) -> Result<Option<Waker>, Error> {
+        wire::encode_call_into(&request.head, &request.payload, max, &mut self.out)?;
+        Ok(self.writer.take())
+    }
+}
+
+/// A call on its way out: its frame's fields, and its arguments as they came.
+struct Outgoing {
+    head: CallHead,
+    payload: Payload,
 }
 
 /// The most service definitions a connection remembers having checked.
@@ -621,7 +633,7 @@ struct Exchange<C: std::ops::Deref<Target = Connection>> {
     connection: C,
     call: CallId,
     /// The request, until it is queued.
-    request: Option<CallFrame>,
+    request: Option<Outgoing>,
     service: &'static ServiceDefinition,
     /// Whether dropping the exchange while its reply is awaited cancels the call.
     cancel_on_drop: bool,
@@ -653,7 +665,7 @@ impl<C: std::ops::Deref<Target = Connection> + Unpin> Future for Exchange<C> {
         let this = self.get_mut();
         let connection = &*this.connection;
         let mut state = connection.lock();
-        if let Some(mut frame) = this.request.take() {
+        if let Some(mut request) = this.request.take() {
             if let Some(error) = &state.closed {
                 return Poll::Ready(Err(error.clone()));
             }
@@ -668,8 +680,9 @@ impl<C: std::ops::Deref<Target = Connection> + Unpin> Future for Exchange<C> {
                     index
                 }
             };
-            frame.service = index;
-            let writer = state.send(&Frame::Call(frame), connection.config.max_frame_size)?;
+            request.head.service = index;
+            let writer = state.send_call(&request, connection.config.max_frame_size)?;
+            drop(request);
             state.pending.insert(
                 this.call,
                 Slot {
@@ -719,21 +732,19 @@ impl FramedCaller {
     /// waits for its reply.
     fn unary(&self, request: Request) -> BoxFuture<'static, Result<Response, Error>> {
         let connection = self.owner.0.clone();
-        let payload = match request.payload.into_bytes() {
-            Ok(payload) => payload,
-            Err(error) => return Box::pin(std::future::ready(Err(error))),
-        };
         let call = connection.next_call.fetch_add(1, Ordering::Relaxed);
         let exchange = Exchange {
             connection,
             call,
-            request: Some(CallFrame {
-                call,
-                service: 0,
-                method: request.method.id.0,
-                timeout_micros: timeout_micros(request.deadline),
-                trace: None,
-                payload,
+            request: Some(Outgoing {
+                head: CallHead {
+                    call,
+                    service: 0,
+                    method: request.method.id.0,
+                    timeout_micros: timeout_micros(request.deadline),
+                    trace: None,
+                },
+                payload: request.payload,
             }),
             service: request.service,
             cancel_on_drop: true,
@@ -760,7 +771,6 @@ impl Caller for FramedCaller {
         }
         let connection = self.owner.0.clone();
         Box::pin(async move {
-            let payload = request.payload.into_bytes()?;
             let call = connection.next_call.fetch_add(1, Ordering::Relaxed);
             let timeout_micros = timeout_micros(request.deadline);
             let mut outstanding = Outstanding {
@@ -780,13 +790,15 @@ impl Caller for FramedCaller {
             let exchange = Exchange {
                 connection: &*connection,
                 call,
-                request: Some(CallFrame {
-                    call,
-                    service: 0,
-                    method: request.method.id.0,
-                    timeout_micros,
-                    trace: None,
-                    payload,
+                request: Some(Outgoing {
+                    head: CallHead {
+                        call,
+                        service: 0,
+                        method: request.method.id.0,
+                        timeout_micros,
+                        trace: None,
+                    },
+                    payload: request.payload,
                 }),
                 service: request.service,
                 cancel_on_drop: false,

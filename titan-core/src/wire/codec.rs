@@ -7,6 +7,7 @@ use tokio_util::codec::LengthDelimitedCodec;
 
 use super::error::WireError;
 use super::frame::{CallFrame, CallId, Frame, RequestFrame, ResponseFrame, TraceContext};
+use crate::caller::Payload;
 use crate::error::Error;
 
 /// The limits and timings of a connection; both ends have one.
@@ -114,8 +115,83 @@ pub fn encode_into(frame: &Frame, max: usize, out: &mut BytesMut) -> Result<(), 
     Ok(())
 }
 
+/// The fields of a [`CallFrame`] before its payload.
+#[derive(serde::Serialize)]
+pub(crate) struct CallHead {
+    pub(crate) call: CallId,
+    pub(crate) service: u32,
+    pub(crate) method: u32,
+    pub(crate) timeout_micros: Option<u64>,
+    pub(crate) trace: Option<TraceContext>,
+}
+
+/// [`encode_into`] for a [`Frame::Call`] made of `head` and `payload`: a moved
+/// value is encoded straight into `out`, in its place in the frame (no buffer
+/// of its own, no copy). On an error `out` is left as it was.
+pub(crate) fn encode_call_into(
+    head: &CallHead,
+    payload: &Payload,
+    max: usize,
+    out: &mut BytesMut,
+) -> Result<(), Error> {
+    let start = out.len();
+    out.put_u32(0);
+    let written = postcard::serialize_with_flavor(&(TAG_CALL, head), Appender(out))
+        .map_err(|e| Error::Encode {
+            what: "a frame".into(),
+            reason: e.to_string(),
+        })
+        .and_then(|()| {
+            // The payload goes in first; its length prefix (a varint, whose
+            // size is known only now) is slid in front of it.
+            let at = out.len();
+            payload.encode_to(out)?;
+            let len = out.len() - at;
+            let mut prefix = [0_u8; 10];
+            let size = varint(len as u64, &mut prefix);
+            out.resize(out.len() + size, 0);
+            out.copy_within(at..at + len, at + size);
+            out[at..at + size].copy_from_slice(&prefix[..size]);
+            let body = out.len() - start - 4;
+            match u32::try_from(body) {
+                Ok(prefix) if body <= max => Ok(prefix),
+                _ => Err(Error::Encode {
+                    what: "a frame".into(),
+                    reason: format!(
+                        "{body} bytes is more than the maximum frame size of {max} bytes"
+                    ),
+                }),
+            }
+        });
+    match written {
+        Ok(prefix) => {
+            out[start..start + 4].copy_from_slice(&prefix.to_be_bytes());
+            Ok(())
+        }
+        Err(error) => {
+            out.truncate(start);
+            Err(error)
+        }
+    }
+}
+
+/// Writes `value` as a postcard varint into `out`; returns how many bytes it took.
+fn varint(mut value: u64, out: &mut [u8; 10]) -> usize {
+    let mut size = 0;
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out[size] = byte;
+            return size + 1;
+        }
+        out[size] = byte | 0x80;
+        size += 1;
+    }
+}
+
 /// A postcard output that appends to a `BytesMut`.
-struct Appender<'a>(&'a mut BytesMut);
+pub(crate) struct Appender<'a>(pub(crate) &'a mut BytesMut);
 
 impl postcard::ser_flavors::Flavor for Appender<'_> {
     type Output = ();
@@ -422,6 +498,42 @@ mod tests {
                     decode(&cut).ok(),
                     "{frame:?} cut at {end}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn a_call_encoded_in_place_is_the_call_frame() {
+        use crate::wire::CallFrame;
+        for size in [0, 1, 16, 126, 127, 128, 300, 20_000] {
+            let value = vec![7_u8; size];
+            let bytes = Bytes::from(postcard::to_stdvec(&value).expect("encodes"));
+            let head = CallHead {
+                call: 300,
+                service: 2,
+                method: 0xbeef,
+                timeout_micros: Some(99),
+                trace: None,
+            };
+            let frame = Frame::Call(CallFrame {
+                call: head.call,
+                service: head.service,
+                method: head.method,
+                timeout_micros: head.timeout_micros,
+                trace: head.trace,
+                payload: bytes.clone(),
+            });
+            let mut expected = BytesMut::from(&b"xy"[..]);
+            encode_into(&frame, 1 << 20, &mut expected).expect("encodes");
+            for payload in [
+                Payload::value(value.clone()),
+                Payload::Encoded(bytes.clone()),
+            ] {
+                let mut out = BytesMut::from(&b"xy"[..]);
+                encode_call_into(&head, &payload, 1 << 20, &mut out).expect("encodes");
+                assert_eq!(out, expected, "{size} bytes");
+                assert!(encode_call_into(&head, &payload, size, &mut out).is_err());
+                assert_eq!(out, expected, "a refused call leaves nothing behind");
             }
         }
     }

@@ -25,6 +25,7 @@ mod error;
 mod frame;
 pub(crate) mod ids;
 
+pub(crate) use codec::{Appender, CallHead, encode_call_into};
 pub use codec::{WireConfig, decode, decode_shared, encode, encode_into, length_codec};
 pub use error::WireError;
 pub use frame::{
