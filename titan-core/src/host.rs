@@ -814,7 +814,7 @@ impl<IO: AsyncRead + AsyncWrite> Host<'_, IO> {
             Done::Pumped => {}
             Done::Replied(result) => {
                 let (result, items) = match result {
-                    Ok(response) => (response.payload.into_bytes(), response.stream),
+                    Ok(response) => (Ok(response.payload), response.stream),
                     Err(error) => (Err(error), None),
                 };
                 let replied = self.reply(call, result);
@@ -841,25 +841,31 @@ impl<IO: AsyncRead + AsyncWrite> Host<'_, IO> {
         }
     }
 
-    /// Queues call `call`'s reply. `true` if it went out as it was (not an
-    /// error, and small enough for a frame).
-    fn reply(&mut self, call: CallId, result: Result<Bytes, Error>) -> bool {
-        let ok = result.is_ok();
+    /// Queues call `call`'s reply (a moved value is encoded straight into the
+    /// write buffer). `true` if it went out as it was (not an error, and small
+    /// enough for a frame).
+    fn reply(&mut self, call: CallId, result: Result<Payload, Error>) -> bool {
+        let max = self.config.max_frame_size;
+        let error = match result {
+            Ok(payload) => match wire::encode_reply_into(call, &payload, max, &mut self.out) {
+                Ok(()) => return true,
+                // The reply does not encode, or does not fit in a frame: say so instead.
+                Err(error) => error,
+            },
+            Err(error) => error,
+        };
         let frame = Frame::Response(ResponseFrame {
             call,
-            result: result.map_err(WireError::from),
+            result: Err(WireError::from(error)),
         });
-        match wire::encode_into(&frame, self.config.max_frame_size, &mut self.out) {
-            Ok(()) => ok,
-            // The reply does not fit in a frame: say so instead.
-            Err(error) => {
-                self.send(&Frame::Response(ResponseFrame {
-                    call,
-                    result: Err(WireError::from(error)),
-                }));
-                false
-            }
+        if let Err(error) = wire::encode_into(&frame, max, &mut self.out) {
+            // Not even the reason fits in a frame: say that instead.
+            self.send(&Frame::Response(ResponseFrame {
+                call,
+                result: Err(WireError::from(error)),
+            }));
         }
+        false
     }
 
     /// Queues a frame; one that cannot be encoded is dropped with a log line

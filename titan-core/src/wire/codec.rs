@@ -116,7 +116,6 @@ pub fn encode_into(frame: &Frame, max: usize, out: &mut BytesMut) -> Result<(), 
 }
 
 /// The fields of a [`CallFrame`] before its payload.
-#[derive(serde::Serialize)]
 pub(crate) struct CallHead {
     pub(crate) call: CallId,
     pub(crate) service: u32,
@@ -134,35 +133,111 @@ pub(crate) fn encode_call_into(
     max: usize,
     out: &mut BytesMut,
 ) -> Result<(), Error> {
+    // The fields before the payload, as postcard writes them: varints, an
+    // option as a 0 or 1 byte, the trace ids as raw bytes.
+    let mut fields = Fields::default();
+    fields.varint(u64::from(TAG_CALL));
+    fields.varint(head.call);
+    fields.varint(u64::from(head.service));
+    fields.varint(u64::from(head.method));
+    match head.timeout_micros {
+        None => fields.bytes(&[0]),
+        Some(micros) => {
+            fields.bytes(&[1]);
+            fields.varint(micros);
+        }
+    }
+    match &head.trace {
+        None => fields.bytes(&[0]),
+        Some(trace) => {
+            fields.bytes(&[1]);
+            fields.bytes(&trace.trace_id);
+            fields.bytes(&trace.span_id);
+        }
+    }
+    encode_with_payload(fields.as_slice(), payload, max, out)
+}
+
+/// [`encode_into`] for a [`Frame::Response`] to call `call` carrying
+/// `payload`, a moved value encoded in place. On an error `out` is left as it was.
+pub(crate) fn encode_reply_into(
+    call: CallId,
+    payload: &Payload,
+    max: usize,
+    out: &mut BytesMut,
+) -> Result<(), Error> {
+    let mut fields = Fields::default();
+    fields.varint(u64::from(TAG_RESPONSE));
+    fields.varint(call);
+    // `Ok`.
+    fields.bytes(&[0]);
+    encode_with_payload(fields.as_slice(), payload, max, out)
+}
+
+/// The encoded fields of a frame before its payload (at most 4 varints, two
+/// option tags and a trace context).
+struct Fields {
+    bytes: [u8; 72],
+    len: usize,
+}
+
+impl Default for Fields {
+    fn default() -> Fields {
+        Fields {
+            bytes: [0; 72],
+            len: 0,
+        }
+    }
+}
+
+impl Fields {
+    fn varint(&mut self, value: u64) {
+        let mut encoded = [0_u8; 10];
+        let size = varint(value, &mut encoded);
+        self.bytes(&encoded[..size]);
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.bytes[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// Appends a frame made of `fields` then `payload` (as postcard bytes: a
+/// varint length, then the bytes), with its length prefix.
+fn encode_with_payload(
+    fields: &[u8],
+    payload: &Payload,
+    max: usize,
+    out: &mut BytesMut,
+) -> Result<(), Error> {
     let start = out.len();
+    out.reserve(4 + fields.len() + 16);
     out.put_u32(0);
-    let written = postcard::serialize_with_flavor(&(TAG_CALL, head), Appender(out))
-        .map_err(|e| Error::Encode {
-            what: "a frame".into(),
-            reason: e.to_string(),
-        })
-        .and_then(|()| {
-            // The payload goes in first; its length prefix (a varint, whose
-            // size is known only now) is slid in front of it.
-            let at = out.len();
-            payload.encode_to(out)?;
-            let len = out.len() - at;
-            let mut prefix = [0_u8; 10];
-            let size = varint(len as u64, &mut prefix);
-            out.resize(out.len() + size, 0);
-            out.copy_within(at..at + len, at + size);
-            out[at..at + size].copy_from_slice(&prefix[..size]);
-            let body = out.len() - start - 4;
-            match u32::try_from(body) {
-                Ok(prefix) if body <= max => Ok(prefix),
-                _ => Err(Error::Encode {
-                    what: "a frame".into(),
-                    reason: format!(
-                        "{body} bytes is more than the maximum frame size of {max} bytes"
-                    ),
-                }),
-            }
-        });
+    out.extend_from_slice(fields);
+    // The payload goes in first; its length prefix (a varint, whose size is
+    // known only now) is slid in front of it.
+    let at = out.len();
+    let written = payload.encode_to(out).and_then(|()| {
+        let len = out.len() - at;
+        let mut prefix = [0_u8; 10];
+        let size = varint(len as u64, &mut prefix);
+        out.resize(out.len() + size, 0);
+        out.copy_within(at..at + len, at + size);
+        out[at..at + size].copy_from_slice(&prefix[..size]);
+        let body = out.len() - start - 4;
+        match u32::try_from(body) {
+            Ok(prefix) if body <= max => Ok(prefix),
+            _ => Err(Error::Encode {
+                what: "a frame".into(),
+                reason: format!("{body} bytes is more than the maximum frame size of {max} bytes"),
+            }),
+        }
+    });
     match written {
         Ok(prefix) => {
             out[start..start + 4].copy_from_slice(&prefix.to_be_bytes());
@@ -509,11 +584,14 @@ mod tests {
             let value = vec![7_u8; size];
             let bytes = Bytes::from(postcard::to_stdvec(&value).expect("encodes"));
             let head = CallHead {
-                call: 300,
+                call: u64::MAX - size as u64,
                 service: 2,
                 method: 0xbeef,
-                timeout_micros: Some(99),
-                trace: None,
+                timeout_micros: (size % 2 == 0).then_some(u64::MAX),
+                trace: (size % 3 == 0).then_some(crate::wire::TraceContext {
+                    trace_id: [0xff; 16],
+                    span_id: [0x80; 8],
+                }),
             };
             let frame = Frame::Call(CallFrame {
                 call: head.call,
@@ -534,6 +612,22 @@ mod tests {
                 assert_eq!(out, expected, "{size} bytes");
                 assert!(encode_call_into(&head, &payload, size, &mut out).is_err());
                 assert_eq!(out, expected, "a refused call leaves nothing behind");
+            }
+            let reply = Frame::Response(crate::wire::ResponseFrame {
+                call: head.call,
+                result: Ok(bytes.clone()),
+            });
+            let mut expected = BytesMut::new();
+            encode_into(&reply, 1 << 20, &mut expected).expect("encodes");
+            for payload in [
+                Payload::value(value.clone()),
+                Payload::Encoded(bytes.clone()),
+            ] {
+                let mut out = BytesMut::new();
+                encode_reply_into(head.call, &payload, 1 << 20, &mut out).expect("encodes");
+                assert_eq!(out, expected, "{size} bytes");
+                assert!(encode_reply_into(head.call, &payload, size, &mut out).is_err());
+                assert_eq!(out, expected, "a refused reply leaves nothing behind");
             }
         }
     }

@@ -25,7 +25,7 @@ mod error;
 mod frame;
 pub(crate) mod ids;
 
-pub(crate) use codec::{Appender, CallHead, encode_call_into};
+pub(crate) use codec::{Appender, CallHead, encode_call_into, encode_reply_into};
 pub use codec::{WireConfig, decode, decode_shared, encode, encode_into, length_codec};
 pub use error::WireError;
 pub use frame::{
