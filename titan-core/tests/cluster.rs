@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use libtest_mimic::Arguments;
 use titan_core::events::{EventKind, RecycleReason};
-use titan_core::pool::Strategy;
+use titan_core::pool::{PoolHandle, Strategy};
 use titan_core::prelude::*;
 use titan_core::restart::Backoff;
 
@@ -162,6 +162,13 @@ async fn until(what: &str, mut condition: impl FnMut() -> bool) {
     .await;
 }
 
+/// A pool of `n` child workers.
+async fn pool_of(pm: &ProcessManager, n: usize, strategy: Strategy) -> (NodeProxy, PoolHandle) {
+    pm.pool::<Node>(Pool::new(n).strategy(strategy).spawn_options(children()))
+        .await
+        .expect("spawns")
+}
+
 fn alive(pid: u32) -> bool {
     // A reaped child has no /proc entry; a zombie would say `State: Z`.
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -171,14 +178,7 @@ fn alive(pid: u32) -> bool {
 
 async fn a_pool_of_four_children_is_all_healthy() {
     let pm = ProcessManager::new();
-    let (_node, pool) = pm
-        .pool::<Node>(
-            Pool::new(4)
-                .strategy(Strategy::LeastLoaded)
-                .spawn_options(children()),
-        )
-        .await
-        .expect("spawns");
+    let (_node, pool) = pool_of(&pm, 4, Strategy::LeastLoaded).await;
     until("every worker is ready", || pool.health().available == 4).await;
     let health = pool.health();
     assert_eq!(health.total, 4);
@@ -197,14 +197,7 @@ async fn a_pool_of_four_children_is_all_healthy() {
 
 async fn round_robin_reaches_four_distinct_pids() {
     let pm = ProcessManager::new();
-    let (node, _pool) = pm
-        .pool::<Node>(
-            Pool::new(4)
-                .strategy(Strategy::RoundRobin)
-                .spawn_options(children()),
-        )
-        .await
-        .expect("spawns");
+    let (node, _pool) = pool_of(&pm, 4, Strategy::RoundRobin).await;
     let mut pids = HashSet::new();
     for _ in 0..100 {
         pids.insert(node.pid().await.expect("answers"));
@@ -326,14 +319,7 @@ async fn a_child_that_stops_answering_its_probe_is_replaced() {
 
 async fn pool_metrics_count_every_call_and_every_worker_served() {
     let pm = ProcessManager::new();
-    let (node, pool) = pm
-        .pool::<Node>(
-            Pool::new(4)
-                .strategy(Strategy::LeastLoaded)
-                .spawn_options(children()),
-        )
-        .await
-        .expect("spawns");
+    let (node, pool) = pool_of(&pm, 4, Strategy::LeastLoaded).await;
     for _ in 0..50 {
         assert_eq!(node.add(1, 1).await, Ok(2));
     }
