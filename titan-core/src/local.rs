@@ -232,7 +232,10 @@ impl<T: Process> Caller for LocalCaller<T> {
         let state = self.state.clone();
         Box::pin(async move {
             let control = admitted.0.clone();
-            let response = until_down(&control, serve::<T>(&control, state, request)).await?;
+            // Pinned where it is built: the wrappers around it then move a
+            // pointer, not the whole (large) future of the method.
+            let serving = std::pin::pin!(serve::<T>(&control, state, request));
+            let response = until_down(&control, serving).await?;
             Ok(hold(response, admitted))
         })
     }
@@ -269,13 +272,15 @@ pub(crate) async fn serve<T: Process>(
     request: Request,
 ) -> Result<Response, Error> {
     let method = request.method.name;
-    let work = AssertUnwindSafe(T::dispatch(
+    let deadline = request.deadline;
+    // Pinned where it is built, so the wrappers move a pointer, not the future.
+    let work = std::pin::pin!(T::dispatch(
         state,
         request.method.id,
         request.payload,
         request.stream,
     ));
-    match with_deadline(request.deadline, work.catch_unwind()).await? {
+    match with_deadline(deadline, AssertUnwindSafe(work).catch_unwind()).await? {
         Ok(reply) => reply,
         Err(panic) => {
             let message = panic_message(&*panic);
@@ -372,7 +377,10 @@ pub(crate) async fn with_deadline<F: std::future::Future>(
 ) -> Result<F::Output, Error> {
     match deadline {
         None => Ok(work.await),
-        Some(at) => tokio::time::timeout_at(at, work)
+        // Boxed: a timer is large, and most calls have no deadline; inline,
+        // it would make every call's future (moved into its box) that much
+        // larger.
+        Some(at) => Box::pin(tokio::time::timeout_at(at, work))
             .await
             .map_err(|_| Error::Timeout),
     }
