@@ -281,10 +281,12 @@ async fn serve_jobs<T: Process>(
             let (control, state) = (control.clone(), state.clone());
             tokio::spawn(async move {
                 let Job { request, mut reply } = job;
+                // Pinned where it is built, so `select!` moves a pointer, not the future.
+                let serving = std::pin::pin!(serve::<T>(&control, state, request));
                 let outcome = tokio::select! {
                     biased;
                     () = reply.closed() => return, // the caller gave up: drop the work
-                    outcome = serve::<T>(&control, state, request) => outcome,
+                    outcome = serving => outcome,
                 };
                 let _ = reply.send(outcome.map(produce_here));
             });
