@@ -314,7 +314,7 @@ impl Slot {
         });
         let seed = parts.id.0 ^ 0x5151_5151;
         let tracker = RestartTracker::new(slot.settings.restart.clone(), seed);
-        let handle = tokio::spawn(supervise(slot.clone(), tracker));
+        let handle = tokio::spawn(supervisor(slot.clone(), tracker));
         *lock(&slot.supervisor) = Some(handle);
         Ok(Arc::new(Managed(slot)))
     }
@@ -535,14 +535,19 @@ impl Slot {
     /// Replaces the running instance with a fresh one: the new instance
     /// starts (and passes its startup and readiness checks) while the old
     /// one serves; then calls go to the new one and the old one drains. With
-    /// `wait_drain`, returns once the old one has stopped.
+    /// `wait_drain`, returns once the old one has stopped. A process left
+    /// down (its policy gave up, or restarts are off) is brought back, under
+    /// a new supervisor.
     pub(crate) async fn replace(
         self: &Arc<Self>,
         reason: RecycleReason,
         wait_drain: bool,
     ) -> Result<(), Error> {
         let _transition = self.transition.lock().await;
-        if *self.phase.borrow() != Phase::Running {
+        // A process its restart policy gave up on (or left down) comes back too,
+        // as `pm2 restart` revives an errored process.
+        let revive = matches!(*self.phase.borrow(), Phase::Failed { .. } | Phase::Down);
+        if !revive && *self.phase.borrow() != Phase::Running {
             return Err(Error::Unavailable {
                 reason: format!("{}#{} is not running", self.name(), self.id),
             });
@@ -562,6 +567,13 @@ impl Slot {
         let old = self.swap(fresh);
         *lock(&self.usage) = Usage::default();
         self.restarts.fetch_add(1, Ordering::AcqRel);
+        if revive {
+            self.set_phase(Phase::Running);
+            // Its supervisor ended when the policy gave up: a new one, counting afresh.
+            let tracker =
+                RestartTracker::new(self.settings.restart.clone(), self.id.0 ^ 0x5151_5151);
+            *lock(&self.supervisor) = Some(tokio::spawn(supervisor(self.clone(), tracker)));
+        }
         self.update_ready();
         self.changed();
         self.emit(EventKind::Recycled { reason });
@@ -672,6 +684,13 @@ enum Exit {
     Unhealthy(String),
     /// Time for a fresh instance.
     Recycle(RecycleReason),
+}
+
+/// [`supervise`] as a task's future. Boxed, because a supervisor may start
+/// another (reviving a failed process in [`Slot::replace`]), and a future
+/// cannot contain itself.
+fn supervisor(slot: Arc<Slot>, tracker: RestartTracker) -> BoxFuture<'static, ()> {
+    Box::pin(supervise(slot, tracker))
 }
 
 /// The supervisor of one slot: watches its current instance, restarts it per

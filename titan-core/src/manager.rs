@@ -616,7 +616,9 @@ impl ProcessManager {
     /// Restarts process `id` without losing a call: a fresh instance starts
     /// (and passes its startup and readiness checks) while the old one keeps
     /// serving, takes the calls, then the old one drains. Returns once the
-    /// old one has stopped.
+    /// old one has stopped. A process whose restart policy gave up on it
+    /// (`ProcessStatus::Failed`), or that crashed with restarts off, comes
+    /// back the same way, its restart count starting afresh.
     pub async fn restart(&self, id: ProcessId) -> Result<(), Error> {
         let slot = self.slot(id).ok_or_else(|| Error::ServiceNotFound {
             service: format!("process {id}"),

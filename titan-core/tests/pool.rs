@@ -511,3 +511,27 @@ async fn max_requests_recycles_a_worker_without_failing_a_call() {
     );
     assert_eq!(pool.size(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_brings_back_a_worker_left_down() {
+    let pm = ProcessManager::new();
+    let (worker, pool) = pm
+        .pool::<Worker>(
+            Pool::new(2).spawn_options(SpawnOptions::new().restart(RestartPolicy::never())),
+        )
+        .await
+        .expect("spawns");
+    tokio::time::sleep(ms(10)).await;
+    let ids = pool.workers();
+    let _ = pm.proxy::<Worker>(ids[0]).expect("a Worker").crash().await;
+    tokio::time::sleep(ms(10)).await;
+    assert_eq!(pool.health().healthy, 1, "left down: restarts are off");
+    pool.reload().await.expect("reloads");
+    tokio::time::sleep(ms(200)).await;
+    assert_eq!(pool.health().available, 2, "back in the pool");
+    let before = calls(&pm, ids[0]);
+    for _ in 0..10 {
+        worker.hit().await.expect("answers");
+    }
+    assert_eq!(calls(&pm, ids[0]) - before, 5, "and in the rotation");
+}

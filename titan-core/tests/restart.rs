@@ -383,3 +383,28 @@ async fn max_lifetime_recycles_the_process_without_failing_a_call() {
         }
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn manager_restart_revives_a_process_its_policy_gave_up_on() {
+    let pm = ProcessManager::new();
+    let mut events = pm.events();
+    let phoenix = spawn(&pm, limited(1, Duration::from_secs(60), Duration::ZERO)).await;
+    let id = phoenix.process_id().expect("managed");
+    burn_and_restart(&phoenix, &mut events, 1).await;
+    burn(&phoenix).await;
+    failed(&mut events).await;
+    assert!(matches!(
+        pm.get(id).expect("listed").status,
+        ProcessStatus::Failed { .. }
+    ));
+
+    pm.restart(id).await.expect("revives it");
+    assert_eq!(pm.get(id).expect("listed").status, ProcessStatus::Running);
+    phoenix.instance().await.expect("serving again");
+    // Supervised again, with a fresh count: the next crash is restarted.
+    burn_and_restart(&phoenix, &mut events, 1).await;
+    phoenix
+        .instance()
+        .await
+        .expect("serving after that crash too");
+}

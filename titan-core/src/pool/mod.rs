@@ -374,9 +374,9 @@ impl PoolHandle {
 
     /// Replaces every worker with a fresh instance, one at a time: each
     /// replacement starts and passes its startup and readiness checks before
-    /// the worker it replaces drains, so no call fails. Stops with an error at
-    /// a worker that is not running (its restart policy gave up on it, or it
-    /// is restarting): a reload does not revive failed workers.
+    /// the worker it replaces drains, so no call fails. A worker its restart
+    /// policy gave up on comes back; one that is restarting is replaced once
+    /// its restart is done.
     pub async fn reload(&self) -> Result<(), Error> {
         let _resizing = self.inner.resizing.lock().await;
         for worker in self.inner.workers() {
