@@ -387,14 +387,24 @@ impl Slot {
         }
     }
 
+    /// Whether the current instance's control takes calls; on every pooled
+    /// call, so it reads under the lock rather than cloning the instance.
+    fn instance_running(&self) -> bool {
+        self.current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .control
+            .is_running()
+    }
+
     /// Whether a pool may send this process calls now.
     pub(crate) fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire) && self.current().control.is_running()
+        self.ready.load(Ordering::Acquire) && self.instance_running()
     }
 
     /// Whether the current instance takes calls (ready or not).
     pub(crate) fn is_running(&self) -> bool {
-        *self.phase.borrow() == Phase::Running && self.current().control.is_running()
+        *self.phase.borrow() == Phase::Running && self.instance_running()
     }
 
     pub(crate) fn restarts(&self) -> u32 {

@@ -86,14 +86,17 @@ fn quick_restarts() -> SpawnOptions {
     )))
 }
 
+async fn spawn_patient(pm: &ProcessManager) -> PatientProxy {
+    pm.spawn_with::<Patient>(quick_restarts())
+        .await
+        .expect("spawns")
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_process_whose_liveness_check_turns_unhealthy_is_restarted() {
     let pm = ProcessManager::new();
     let mut events = pm.events();
-    let patient = pm
-        .spawn_with::<Patient>(quick_restarts())
-        .await
-        .expect("spawns");
+    let patient = spawn_patient(&pm).await;
     let id = patient.process_id().expect("managed");
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
@@ -132,10 +135,7 @@ async fn a_process_whose_liveness_check_turns_unhealthy_is_restarted() {
 async fn a_process_that_stops_answering_its_probe_is_restarted() {
     let pm = ProcessManager::new();
     let mut events = pm.events();
-    let patient = pm
-        .spawn_with::<Patient>(quick_restarts())
-        .await
-        .expect("spawns");
+    let patient = spawn_patient(&pm).await;
     patient.freeze().await.expect("serving");
     let unhealthy = next(&mut events, |k| matches!(k, EventKind::Unhealthy { .. })).await;
     let EventKind::Unhealthy { message, .. } = unhealthy.kind else {
@@ -150,10 +150,7 @@ async fn a_process_that_stops_answering_its_probe_is_restarted() {
 #[tokio::test(start_paused = true)]
 async fn the_health_report_names_each_check_and_counts_failures() {
     let pm = ProcessManager::new();
-    let patient = pm
-        .spawn_with::<Patient>(quick_restarts())
-        .await
-        .expect("spawns");
+    let patient = spawn_patient(&pm).await;
     let id = patient.process_id().expect("managed");
     patient.set_ready(false).await.expect("serving");
     tokio::time::sleep(Duration::from_millis(1200)).await;
