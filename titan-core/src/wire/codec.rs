@@ -141,16 +141,16 @@ pub(crate) fn encode_call_into(
     fields.varint(u64::from(head.service));
     fields.varint(u64::from(head.method));
     match head.timeout_micros {
-        None => fields.bytes(&[0]),
+        None => fields.byte(0),
         Some(micros) => {
-            fields.bytes(&[1]);
+            fields.byte(1);
             fields.varint(micros);
         }
     }
     match &head.trace {
-        None => fields.bytes(&[0]),
+        None => fields.byte(0),
         Some(trace) => {
-            fields.bytes(&[1]);
+            fields.byte(1);
             fields.bytes(&trace.trace_id);
             fields.bytes(&trace.span_id);
         }
@@ -170,7 +170,7 @@ pub(crate) fn encode_reply_into(
     fields.varint(u64::from(TAG_RESPONSE));
     fields.varint(call);
     // `Ok`.
-    fields.bytes(&[0]);
+    fields.byte(0);
     encode_with_payload(fields.as_slice(), payload, max, out)
 }
 
@@ -191,10 +191,23 @@ impl Default for Fields {
 }
 
 impl Fields {
-    fn varint(&mut self, value: u64) {
-        let mut encoded = [0_u8; 10];
-        let size = varint(value, &mut encoded);
-        self.bytes(&encoded[..size]);
+    // Written byte by byte: the fields are a handful of bytes, for which a
+    // `memcpy` call costs more than the copy.
+    fn varint(&mut self, mut value: u64) {
+        loop {
+            let byte = (value & 0x7f) as u8;
+            value >>= 7;
+            if value == 0 {
+                self.byte(byte);
+                return;
+            }
+            self.byte(byte | 0x80);
+        }
+    }
+
+    fn byte(&mut self, byte: u8) {
+        self.bytes[self.len] = byte;
+        self.len += 1;
     }
 
     fn bytes(&mut self, bytes: &[u8]) {
@@ -219,16 +232,33 @@ fn encode_with_payload(
     out.reserve(4 + fields.len() + 16);
     out.put_u32(0);
     out.extend_from_slice(fields);
-    // The payload goes in first; its length prefix (a varint, whose size is
-    // known only now) is slid in front of it.
-    let at = out.len();
-    let written = payload.encode_to(out).and_then(|()| {
-        let len = out.len() - at;
-        let mut prefix = [0_u8; 10];
-        let size = varint(len as u64, &mut prefix);
-        out.resize(out.len() + size, 0);
-        out.copy_within(at..at + len, at + size);
-        out[at..at + size].copy_from_slice(&prefix[..size]);
+    let written = match payload {
+        // Bytes already encoded: their length is known, so it goes first.
+        Payload::Encoded(bytes) => {
+            let mut prefix = [0_u8; 10];
+            let size = varint(bytes.len() as u64, &mut prefix);
+            out.extend_from_slice(&prefix[..size]);
+            out.extend_from_slice(bytes);
+            Ok(())
+        }
+        // A moved value is encoded in place after a one-byte guess at its
+        // length prefix (a varint); a longer encoding slides over to make room.
+        Payload::Value(_) => {
+            out.put_u8(0);
+            let at = out.len();
+            payload.encode_to(out).map(|()| {
+                let len = out.len() - at;
+                let mut prefix = [0_u8; 10];
+                let size = varint(len as u64, &mut prefix);
+                if size > 1 {
+                    out.resize(out.len() + size - 1, 0);
+                    out.copy_within(at..at + len, at + size - 1);
+                }
+                out[at - 1..at - 1 + size].copy_from_slice(&prefix[..size]);
+            })
+        }
+    };
+    let written = written.and_then(|()| {
         let body = out.len() - start - 4;
         match u32::try_from(body) {
             Ok(prefix) if body <= max => Ok(prefix),
