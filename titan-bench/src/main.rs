@@ -21,6 +21,7 @@
 
 #![warn(missing_docs)]
 
+mod calibration;
 mod child;
 mod local;
 mod measure;
@@ -276,9 +277,11 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         );
         println!("{}", report::markdown(&rows));
         println!("{}", targets::markdown(&targets));
+        println!("{}", calibration::markdown(&rows));
     } else {
         println!("{}", report::text(&rows));
         println!("{}", targets::text(&targets));
+        println!("{}", calibration::text(&rows));
     }
     Ok(())
 }

@@ -19,7 +19,7 @@ pub struct Target {
     pub met: bool,
 }
 
-fn find(
+pub(crate) fn find(
     rows: &[Row],
     family: Family,
     implementation: Implementation,

@@ -4,9 +4,10 @@
 //! runs `#[init]` there. A call is admitted on the caller's side by the same
 //! [`Control`] a local process uses (so it counts as in flight at once), then
 //! travels to the worker as a [`Job`]: the request, its payload moved, and a
-//! oneshot for the reply. The worker runs each job as a task of its own, with
-//! the local caller's logic ([`serve`]), so `&self` calls run concurrently on
-//! the worker thread and a panic crashes the process as it would locally.
+//! oneshot for the reply. The worker polls each job once as it takes it, and
+//! runs one that waits as a task of its own, with the local caller's logic
+//! ([`serve`]), so `&self` calls run concurrently on the worker thread and a
+//! panic crashes the process as it would locally.
 //!
 //! The caller's side keeps what must hold even while the worker thread is
 //! stuck in a blocking method: it fails the call at once when the process
@@ -258,7 +259,7 @@ fn run<T: Process>(
     // so their callers have their answer already) and the process itself.
 }
 
-/// Runs every job as a task of its own until the process goes down, or until
+/// Serves every job (as a task of its own if it waits) until the process goes down, or until
 /// every caller is gone (then stops it gracefully, draining up to `drain`).
 async fn serve_jobs<T: Process>(
     control: Arc<Control>,
@@ -279,7 +280,7 @@ async fn serve_jobs<T: Process>(
                 },
             };
             let (control, state) = (control.clone(), state.clone());
-            tokio::spawn(async move {
+            let mut work = Box::pin(async move {
                 let Job { request, mut reply } = job;
                 // Pinned where it is built, so `select!` moves a pointer, not the future.
                 let serving = std::pin::pin!(serve::<T>(&control, state, request));
@@ -290,6 +291,12 @@ async fn serve_jobs<T: Process>(
                 };
                 let _ = reply.send(outcome.map(produce_here));
             });
+            // Polled once here: a call that finishes at once (most do) costs
+            // no task. One that waits becomes a task, whose first poll
+            // registers its own waker in place of this one's.
+            if futures::FutureExt::now_or_never(work.as_mut()).is_none() {
+                tokio::spawn(work);
+            }
         }
     }
     // Already down, unless every caller is gone: then in-flight calls finish first.
