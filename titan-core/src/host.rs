@@ -265,6 +265,7 @@ where
         draining: false,
         last_heard: Instant::now(),
         gauge,
+        early: EarlyWrites::default(),
     };
     let outcome = match host.handshake().await {
         Ok(true) => host.run(shutdown).await,
@@ -340,10 +341,60 @@ const OUT_CAPACITY: usize = 16 * 1024;
 /// when more are waiting to be read. A peer on another core starts on those
 /// replies while the host serves the rest: across cores that pipelining more
 /// than doubles the calls a connection carries at concurrency 64 (the
-/// benchmark's split rows). On one shared core the early writes cost a little
-/// (each may hand the core to the peer sooner); the benchmark's same-core rows
-/// show that too.
+/// benchmark's split rows). A peer on the same core gains nothing from it, and
+/// [`EarlyWrites`] notices and stops it.
 const FLUSH_EVERY: usize = 16;
+
+/// A write that took longer than this handed the core to someone else.
+const PREEMPTED: std::time::Duration = std::time::Duration::from_micros(20);
+
+/// How many early writes make one verdict.
+const EARLY_WINDOW: u32 = 64;
+
+/// How many chances to write early a connection lets pass, once its early
+/// writes cost it its core, before it tries again.
+const EARLY_PAUSE: u32 = 1024;
+
+/// Decides whether the host writes replies early (every [`FLUSH_EVERY`]
+/// frames) or once a batch is served.
+///
+/// Writing early lets a peer on another core work in parallel. A peer on the
+/// same core cannot: the write wakes it, it takes the core at once, and the
+/// batch is served in pieces with a context switch each. Such a write takes
+/// far longer than a write takes. When more than one in five early writes of
+/// a window do (across cores it is a few in a hundred, on one core one in
+/// three), the connection stops writing early for a while, then tries again
+/// (placements change).
+#[derive(Debug, Default)]
+struct EarlyWrites {
+    /// Chances to let pass before writing early again.
+    paused: u32,
+    /// Early writes in the current window, and how many of them were slow.
+    written: u32,
+    slow: u32,
+}
+
+impl EarlyWrites {
+    fn wanted(&mut self) -> bool {
+        if self.paused == 0 {
+            return true;
+        }
+        self.paused -= 1;
+        false
+    }
+
+    fn wrote(&mut self, took: std::time::Duration) {
+        self.written += 1;
+        self.slow += u32::from(took > PREEMPTED);
+        if self.written == EARLY_WINDOW {
+            if self.slow * 5 > self.written {
+                self.paused = EARLY_PAUSE;
+            }
+            self.written = 0;
+            self.slow = 0;
+        }
+    }
+}
 
 /// How many times one wake-up goes round the loop before it lets other tasks run.
 const ROUNDS: usize = 16;
@@ -383,6 +434,8 @@ struct Host<'a, IO> {
     last_heard: Instant,
     /// Where the connection's calls are counted, if anywhere.
     gauge: Option<Arc<CallGauge>>,
+    /// Whether replies go out every [`FLUSH_EVERY`] frames.
+    early: EarlyWrites,
 }
 
 /// Counts the calls in flight over any number of connections
@@ -609,9 +662,13 @@ impl<IO: AsyncRead + AsyncWrite> Host<'_, IO> {
                         unwritten += 1;
                         if unwritten == FLUSH_EVERY {
                             unwritten = 0;
-                            match self.poll_write(cx) {
-                                Ok(wrote) => busy |= wrote,
-                                Err(error) => return Poll::Ready(Err(error)),
+                            if self.early.wanted() {
+                                let began = std::time::Instant::now();
+                                match self.poll_write(cx) {
+                                    Ok(wrote) => busy |= wrote,
+                                    Err(error) => return Poll::Ready(Err(error)),
+                                }
+                                self.early.wrote(began.elapsed());
                             }
                         }
                     }
@@ -954,5 +1011,43 @@ pub(crate) fn frame_name(frame: &Frame) -> &'static str {
         Frame::StreamEnd { .. } => "a stream end",
         Frame::StreamCredit { .. } => "a stream credit",
         Frame::Call(_) => "a request",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn window(early: &mut EarlyWrites, slow_every: u32) {
+        for i in 0..EARLY_WINDOW {
+            assert!(early.wanted(), "writes early through the window");
+            let slow = slow_every > 0 && i % slow_every == 0;
+            early.wrote(if slow {
+                Duration::from_micros(30)
+            } else {
+                Duration::from_micros(3)
+            });
+        }
+    }
+
+    #[test]
+    fn early_writes_go_on_while_few_of_them_lose_the_core() {
+        let mut early = EarlyWrites::default();
+        // One in sixteen slow: a peer on another core, now and then descheduled.
+        window(&mut early, 16);
+        window(&mut early, 16);
+        assert!(early.wanted());
+    }
+
+    #[test]
+    fn early_writes_pause_when_they_keep_losing_the_core_and_try_again_later() {
+        let mut early = EarlyWrites::default();
+        // One in three slow: the peer shares the core.
+        window(&mut early, 3);
+        for _ in 0..EARLY_PAUSE {
+            assert!(!early.wanted(), "paused");
+        }
+        assert!(early.wanted(), "tries again after the pause");
     }
 }
