@@ -7,55 +7,58 @@
 
 use titan_core::SpawnOptions;
 
-use crate::measure::{Settings, closed_loop};
+use crate::measure::{Callers, Settings, interleaved};
 use crate::placement::{Cpus, Placement};
-use crate::report::{Case, Group, Implementation, Row};
+use crate::raw::RawEcho;
+use crate::report::{Case, Implementation, Row};
 use crate::service::{Bench, TitanCall, payload};
 
-/// Measures the child-process rows of `cases`, all in one `placement`.
+/// Measures the child-process rows of `cases`, all in one `placement`, the
+/// rows of each case in turns ([`interleaved`]).
 pub async fn run(
     cpus: &Cpus,
     placement: Placement,
     settings: &Settings,
     cases: &[Case],
 ) -> anyhow::Result<Vec<Row>> {
-    let mut groups: Vec<Group> = cases
-        .iter()
-        .map(|case| case.group("child process (ipc)"))
-        .collect();
-
-    for (case, group) in cases.iter().zip(&mut groups) {
+    let pm = titan_core::ProcessManager::new();
+    let bench = if cases.iter().any(|case| case.wants(Implementation::Titan)) {
+        let spawned = pm.spawn_with::<Bench>(SpawnOptions::child());
+        Some(cpus.start_other_side(placement, spawned).await??)
+    } else {
+        None
+    };
+    let mut rows = Vec::new();
+    for case in cases {
+        let mut contenders = Vec::new();
+        let mut labels = Vec::new();
+        // A fresh child per case: the raw echo serves its one socket pair.
+        let mut raw_child = None;
         if case.wants(Implementation::RawEcho) {
-            // A fresh child per row: the raw echo serves its one socket pair.
-            let (mut child, stream) = crate::server::start_raw_ipc(cpus, placement).await?;
-            let measured =
-                crate::raw::measure(stream, case.payload, case.concurrency, settings).await?;
-            let _ = child.kill().await;
-            group.push(
+            let (child, stream) = crate::server::start_raw_ipc(cpus, placement).await?;
+            raw_child = Some(child);
+            contenders.push(RawEcho::boxed(stream, case.payload, case.concurrency));
+            labels.push((
                 Implementation::RawEcho,
                 "raw echo child, socket pair on stdin",
-                measured,
-            );
+            ));
         }
-    }
-
-    if cases.iter().any(|case| case.wants(Implementation::Titan)) {
-        let pm = titan_core::ProcessManager::new();
-        let bench = cpus
-            .start_other_side(placement, pm.spawn_with::<Bench>(SpawnOptions::child()))
-            .await??;
-        for (case, group) in cases.iter().zip(&mut groups) {
-            if case.wants(Implementation::Titan) {
-                let caller = TitanCall::new(bench.clone(), payload(case.payload));
-                let measured = closed_loop(settings, case.concurrency, caller).await?;
-                group.push(
-                    Implementation::Titan,
-                    "Titan proxy, `Isolation::Child`",
-                    measured,
-                );
-            }
+        if let (Some(bench), true) = (&bench, case.wants(Implementation::Titan)) {
+            let caller = TitanCall::new(bench.clone(), payload(case.payload));
+            contenders.push(Callers::boxed(caller, case.concurrency));
+            labels.push((Implementation::Titan, "Titan proxy, `Isolation::Child`"));
         }
-        pm.shutdown().await?;
+        let measured = interleaved(settings, &mut contenders).await;
+        drop(contenders);
+        if let Some(mut child) = raw_child {
+            let _ = child.kill().await;
+        }
+        let mut group = case.group("child process (ipc)");
+        for ((implementation, label), measured) in labels.into_iter().zip(measured?) {
+            group.push(implementation, label, measured);
+        }
+        rows.extend(group.finish());
     }
-    Ok(groups.into_iter().flat_map(Group::finish).collect())
+    pm.shutdown().await?;
+    Ok(rows)
 }

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::measure::{Call, Settings, closed_loop};
+use crate::measure::{Call, Callers, Settings, interleaved};
 use crate::report::{Case, Implementation, Row};
 use crate::service::{Bench, TitanCall, check_echo, payload};
 
@@ -61,43 +61,50 @@ pub async fn answer(mut jobs: mpsc::UnboundedReceiver<Job>) {
     }
 }
 
-/// Measures the local rows of `case` (concurrency 1, a 16-byte payload).
+/// Measures the local rows of `case` (concurrency 1, a 16-byte payload),
+/// in turns ([`interleaved`]).
 pub async fn run(settings: &Settings, case: &Case) -> anyhow::Result<Vec<Row>> {
     let data = payload(case.payload);
     let concurrency = case.concurrency;
-    let mut group = case.group("local call");
+    let mut contenders = Vec::new();
+    let mut labels = Vec::new();
 
     if case.wants(Implementation::Direct) {
-        let measured = closed_loop(settings, concurrency, Direct(data.clone())).await?;
-        group.push(Implementation::Direct, "direct `async fn` call", measured);
+        contenders.push(Callers::boxed(Direct(data.clone()), concurrency));
+        labels.push((Implementation::Direct, "direct `async fn` call"));
     }
+    let mut answering = None;
     if case.wants(Implementation::MpscOneshot) {
         let (jobs, received) = mpsc::unbounded_channel();
-        let answering = tokio::spawn(answer(received));
-        let caller = MpscOneshot::new(jobs, data.clone());
-        let measured = closed_loop(settings, concurrency, caller).await?;
-        answering.await?;
-        group.push(
-            Implementation::MpscOneshot,
-            "tokio mpsc + oneshot",
-            measured,
-        );
+        answering = Some(tokio::spawn(answer(received)));
+        contenders.push(Callers::boxed(
+            MpscOneshot::new(jobs, data.clone()),
+            concurrency,
+        ));
+        labels.push((Implementation::MpscOneshot, "tokio mpsc + oneshot"));
     }
     if case.wants(Implementation::Tarpc) {
         let caller = crate::tarpc_rows::in_process(data.clone());
-        let measured = closed_loop(settings, concurrency, caller).await?;
-        group.push(Implementation::Tarpc, "tarpc in-process channel", measured);
+        contenders.push(Callers::boxed(caller, concurrency));
+        labels.push((Implementation::Tarpc, "tarpc in-process channel"));
     }
+    let pm = titan_core::ProcessManager::new();
     if case.wants(Implementation::Titan) {
-        let pm = titan_core::ProcessManager::new();
         let bench = pm.spawn::<Bench>().await?;
-        let measured = closed_loop(settings, concurrency, TitanCall::new(bench, data)).await?;
-        pm.shutdown().await?;
-        group.push(
-            Implementation::Titan,
-            "Titan proxy, `Isolation::Local`",
-            measured,
-        );
+        contenders.push(Callers::boxed(TitanCall::new(bench, data), concurrency));
+        labels.push((Implementation::Titan, "Titan proxy, `Isolation::Local`"));
+    }
+
+    let measured = interleaved(settings, &mut contenders).await?;
+    // The channel's last sender goes with its contender: the echo task ends.
+    drop(contenders);
+    if let Some(answering) = answering {
+        answering.await?;
+    }
+    pm.shutdown().await?;
+    let mut group = case.group("local call");
+    for ((implementation, label), measured) in labels.into_iter().zip(measured) {
+        group.push(implementation, label, measured);
     }
     Ok(group.finish())
 }

@@ -8,8 +8,15 @@
 //! the measured part are counted and their latencies go into an
 //! [`hdrhistogram`]; throughput is those calls divided by the measured part's
 //! length.
+//!
+//! The rows of one group (a baseline, tarpc, Titan) are measured
+//! [`interleaved`]: each row's measured time is cut into [`SLICES`] slices,
+//! taken in turn, so that a slow spell of a shared machine falls on every
+//! row of the group alike and their ratios hold.
 
 use std::future::Future;
+
+use futures::future::LocalBoxFuture;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -117,6 +124,14 @@ pub struct Measurement {
 }
 
 impl Measurement {
+    /// Adds a later slice of the same row: its calls, latencies and time.
+    pub fn append(&mut self, slice: &Measurement) {
+        // Same bounds on both sides: adding cannot fail.
+        let _ = self.histogram.add(&slice.histogram);
+        self.calls += slice.calls;
+        self.elapsed += slice.elapsed;
+    }
+
     /// The latency at quantile `q` (0.5 for the median).
     pub fn quantile(&self, q: f64) -> Duration {
         Duration::from_nanos(self.histogram.value_at_quantile(q))
@@ -192,6 +207,78 @@ pub async fn closed_loop<C: Call + Clone>(
         .finish())
 }
 
+/// How many slices a row's measured time is cut into (see [`interleaved`]).
+pub const SLICES: u32 = 4;
+
+/// One row of a group, measured a slice at a time.
+pub trait Contender {
+    /// Measures one slice: `settings`' warm-up, then its measured part.
+    fn slice(&mut self, settings: Settings) -> LocalBoxFuture<'_, anyhow::Result<Measurement>>;
+}
+
+/// Closed-loop callers (see [`closed_loop`]) as a [`Contender`].
+pub struct Callers<C> {
+    caller: C,
+    concurrency: usize,
+}
+
+impl<C: Call + Clone> Callers<C> {
+    /// `concurrency` clones of `caller`, boxed for [`interleaved`].
+    pub fn boxed(caller: C, concurrency: usize) -> Box<dyn Contender> {
+        Box::new(Callers {
+            caller,
+            concurrency,
+        })
+    }
+}
+
+impl<C: Call + Clone> Contender for Callers<C> {
+    fn slice(&mut self, settings: Settings) -> LocalBoxFuture<'_, anyhow::Result<Measurement>> {
+        Box::pin(closed_loop_owned(
+            settings,
+            self.concurrency,
+            self.caller.clone(),
+        ))
+    }
+}
+
+async fn closed_loop_owned<C: Call + Clone>(
+    settings: Settings,
+    concurrency: usize,
+    caller: C,
+) -> anyhow::Result<Measurement> {
+    closed_loop(&settings, concurrency, caller).await
+}
+
+/// Measures every contender over `settings`, in turns: the first slice of
+/// each (after the whole warm-up), then the second of each (after a short
+/// warm-up, to fill the pipeline again), and so on. Returns the
+/// measurements in the contenders' order.
+pub async fn interleaved(
+    settings: &Settings,
+    contenders: &mut [Box<dyn Contender>],
+) -> anyhow::Result<Vec<Measurement>> {
+    let mut totals: Vec<Option<Measurement>> = contenders.iter().map(|_| None).collect();
+    for slice in 0..SLICES {
+        let part = Settings {
+            warmup: if slice == 0 {
+                settings.warmup
+            } else {
+                settings.warmup / SLICES
+            },
+            duration: settings.duration / SLICES,
+        };
+        for (contender, total) in contenders.iter_mut().zip(&mut totals) {
+            let measured = contender.slice(part).await?;
+            match total {
+                Some(total) => total.append(&measured),
+                None => *total = Some(measured),
+            }
+        }
+    }
+    Ok(totals.into_iter().flatten().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +300,62 @@ mod tests {
         let p50 = measured.p50();
         assert!(p50 >= Duration::from_millis(14) && p50 <= Duration::from_millis(16));
         assert!((measured.throughput() - 100.0).abs() < 1e-6);
+    }
+
+    /// Logs its slices and measures a made-up 100 calls of 1 µs each.
+    struct Logged {
+        name: &'static str,
+        log: std::rc::Rc<std::cell::RefCell<Vec<(&'static str, Settings)>>>,
+    }
+
+    impl Contender for Logged {
+        fn slice(&mut self, settings: Settings) -> LocalBoxFuture<'_, anyhow::Result<Measurement>> {
+            self.log.borrow_mut().push((self.name, settings));
+            Box::pin(async { Ok(constant(Duration::from_micros(1), 100)) })
+        }
+    }
+
+    #[test]
+    fn interleaved_rows_take_turns_and_add_up_their_slices() {
+        let log = std::rc::Rc::default();
+        let mut contenders: Vec<Box<dyn Contender>> = ["raw", "titan"]
+            .into_iter()
+            .map(|name| {
+                Box::new(Logged {
+                    name,
+                    log: std::rc::Rc::clone(&log),
+                }) as Box<dyn Contender>
+            })
+            .collect();
+        let settings = Settings {
+            warmup: Duration::from_millis(400),
+            duration: Duration::from_millis(800),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        let measured = runtime
+            .block_on(interleaved(&settings, &mut contenders))
+            .expect("measures");
+
+        let log = log.borrow();
+        let order: Vec<&str> = log.iter().map(|(name, _)| *name).collect();
+        assert_eq!(order, ["raw", "titan"].repeat(SLICES as usize));
+        assert_eq!(
+            log[0].1.warmup, settings.warmup,
+            "the first slice warms up fully"
+        );
+        assert_eq!(log[2].1.warmup, settings.warmup / SLICES);
+        assert!(
+            log.iter()
+                .all(|(_, s)| s.duration == settings.duration / SLICES)
+        );
+
+        assert_eq!(measured.len(), 2);
+        for row in &measured {
+            assert_eq!(row.calls, 100 * u64::from(SLICES));
+            assert_eq!(row.elapsed, Duration::from_secs(u64::from(SLICES)));
+            assert!((row.throughput() - 100.0).abs() < 1e-6);
+        }
     }
 }

@@ -14,7 +14,9 @@ use std::time::Instant;
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::measure::{Measurement, Recorder, Settings};
+use futures::future::LocalBoxFuture;
+
+use crate::measure::{Contender, Measurement, Recorder, Settings};
 
 /// The length prefix of a frame: 4 bytes, big-endian.
 const PREFIX: usize = 4;
@@ -49,8 +51,11 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) -> std::io:
 
 /// Measures the raw echo at `stream`'s other end: `concurrency` requests of
 /// `payload` bytes kept in flight on the one connection, closed-loop.
+///
+/// Every request sent is answered before it returns, so the stream can be
+/// measured again.
 pub async fn measure<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
+    stream: &mut S,
     payload: usize,
     concurrency: usize,
     settings: &Settings,
@@ -101,6 +106,33 @@ pub async fn measure<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(recorder.finish())
 }
 
+/// The raw echo on one connection, as a [`Contender`].
+pub struct RawEcho<S> {
+    stream: S,
+    payload: usize,
+    concurrency: usize,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + 'static> RawEcho<S> {
+    /// `concurrency` requests of `payload` bytes in flight on `stream`, boxed
+    /// for [`crate::measure::interleaved`].
+    pub fn boxed(stream: S, payload: usize, concurrency: usize) -> Box<dyn Contender> {
+        Box::new(RawEcho {
+            stream,
+            payload,
+            concurrency,
+        })
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Contender for RawEcho<S> {
+    fn slice(&mut self, settings: Settings) -> LocalBoxFuture<'_, anyhow::Result<Measurement>> {
+        Box::pin(async move {
+            measure(&mut self.stream, self.payload, self.concurrency, &settings).await
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,14 +148,19 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn the_echo_round_trips() -> anyhow::Result<()> {
-        let (client, server) = tokio::io::duplex(1 << 16);
+        let (mut client, server) = tokio::io::duplex(1 << 16);
         tokio::spawn(serve(server));
         let settings = Settings {
             warmup: std::time::Duration::from_millis(5),
             duration: std::time::Duration::from_millis(20),
         };
-        let measured = measure(client, 16, 8, &settings).await?;
+        let measured = measure(&mut client, 16, 8, &settings).await?;
         assert!(measured.calls > 0);
+        let again = measure(&mut client, 16, 8, &settings).await?;
+        assert!(
+            again.calls > 0,
+            "the connection serves a second measurement"
+        );
         Ok(())
     }
 }

@@ -5,14 +5,16 @@
 //! clones of one Titan proxy, `c` clones of one tarpc client, or `c` requests
 //! kept in flight by the raw echo's one pipelining loop.
 
-use crate::measure::{Measurement, Settings, closed_loop};
+use crate::measure::{Callers, Contender, Settings, interleaved};
 use crate::placement::{Cpus, Placement};
-use crate::report::{Case, Group, Implementation, Row};
+use crate::raw::RawEcho;
+use crate::report::{Case, Implementation, Row};
 use crate::server::{Kind, ServerProcess, Socket};
 use crate::service::{Bench, TitanCall, payload};
 
 /// Measures every case over `socket` in one placement: the raw echo, tarpc
-/// and Titan, each against a server of its own.
+/// and Titan, each against a server of its own. The servers run side by
+/// side, so that each case's rows can take turns ([`interleaved`]).
 pub async fn run(
     socket: Socket,
     cpus: &Cpus,
@@ -24,56 +26,77 @@ pub async fn run(
         Socket::Unix => "unix socket",
         Socket::Tcp => "TCP 127.0.0.1, nodelay",
     };
-    let mut groups: Vec<Group> = cases.iter().map(|case| case.group(scenario)).collect();
     let implementations = [
         (Kind::Raw, Implementation::RawEcho, "raw tokio echo"),
         (Kind::Tarpc, Implementation::Tarpc, "tarpc, bincode"),
         (Kind::Titan, Implementation::Titan, "Titan proxy, `connect`"),
     ];
+    let mut servers = Vec::new();
     for (kind, implementation, label) in implementations {
-        if !cases.iter().any(|case| case.wants(implementation)) {
-            continue;
+        if cases.iter().any(|case| case.wants(implementation)) {
+            let server = ServerProcess::start(kind, socket, cpus, placement).await?;
+            servers.push((kind, implementation, label, server));
         }
-        let server = ServerProcess::start(kind, socket, cpus, placement).await?;
-        for (case, group) in cases.iter().zip(&mut groups) {
-            if case.wants(implementation) {
-                let measured = measure(&server, kind, socket, case, settings).await?;
-                group.push(implementation, label, measured);
-            }
-        }
+    }
+    let measured = measure_cases(&servers, socket, scenario, settings, cases).await;
+    for (_, _, _, server) in servers {
         server.stop().await;
     }
-    Ok(groups.into_iter().flat_map(Group::finish).collect())
+    measured
 }
 
-/// Measures one case against `server`, on a connection of its own.
-async fn measure(
+async fn measure_cases(
+    servers: &[(Kind, Implementation, &'static str, ServerProcess)],
+    socket: Socket,
+    scenario: &str,
+    settings: &Settings,
+    cases: &[Case],
+) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for case in cases {
+        let mut wanted = Vec::new();
+        let mut contenders = Vec::new();
+        for (kind, implementation, label, server) in servers {
+            if case.wants(*implementation) {
+                contenders.push(contender(server, *kind, socket, case).await?);
+                wanted.push((*implementation, *label));
+            }
+        }
+        let measured = interleaved(settings, &mut contenders).await?;
+        let mut group = case.group(scenario);
+        for ((implementation, label), measured) in wanted.into_iter().zip(measured) {
+            group.push(implementation, label, measured);
+        }
+        rows.extend(group.finish());
+    }
+    Ok(rows)
+}
+
+/// One case's row against `server`, on a connection of its own.
+async fn contender(
     server: &ServerProcess,
     kind: Kind,
     socket: Socket,
     case: &Case,
-    settings: &Settings,
-) -> anyhow::Result<Measurement> {
+) -> anyhow::Result<Box<dyn Contender>> {
     let (size, concurrency) = (case.payload, case.concurrency);
     let data = payload(size);
-    match (kind, socket) {
+    Ok(match (kind, socket) {
         (Kind::Raw, Socket::Unix) => {
-            crate::raw::measure(server.connect_unix().await?, size, concurrency, settings).await
+            RawEcho::boxed(server.connect_unix().await?, size, concurrency)
         }
-        (Kind::Raw, Socket::Tcp) => {
-            crate::raw::measure(server.connect_tcp().await?, size, concurrency, settings).await
-        }
-        (Kind::Tarpc, Socket::Unix) => {
-            let caller = crate::tarpc_rows::over(server.connect_unix().await?, data);
-            closed_loop(settings, concurrency, caller).await
-        }
-        (Kind::Tarpc, Socket::Tcp) => {
-            let caller = crate::tarpc_rows::over(server.connect_tcp().await?, data);
-            closed_loop(settings, concurrency, caller).await
-        }
+        (Kind::Raw, Socket::Tcp) => RawEcho::boxed(server.connect_tcp().await?, size, concurrency),
+        (Kind::Tarpc, Socket::Unix) => Callers::boxed(
+            crate::tarpc_rows::over(server.connect_unix().await?, data),
+            concurrency,
+        ),
+        (Kind::Tarpc, Socket::Tcp) => Callers::boxed(
+            crate::tarpc_rows::over(server.connect_tcp().await?, data),
+            concurrency,
+        ),
         (Kind::Titan, _) => {
             let proxy = titan_transport::connect::<Bench>(server.url.as_str()).await?;
-            closed_loop(settings, concurrency, TitanCall::new(proxy, data)).await
+            Callers::boxed(TitanCall::new(proxy, data), concurrency)
         }
-    }
+    })
 }

@@ -5,12 +5,13 @@ use titan_core::{Isolation, SpawnOptions};
 use tokio::sync::mpsc;
 
 use crate::local::{MpscOneshot, answer};
-use crate::measure::{Settings, closed_loop};
+use crate::measure::{Callers, Settings, interleaved};
 use crate::placement::{Cpus, Placement};
-use crate::report::{Case, Group, Implementation, Row};
+use crate::report::{Case, Implementation, Row};
 use crate::service::{Bench, TitanCall, payload};
 
-/// Measures the worker rows of `cases`, all in one `placement`.
+/// Measures the worker rows of `cases`, all in one `placement`, the rows of
+/// each case in turns ([`interleaved`]).
 pub async fn run(
     cpus: &Cpus,
     placement: Placement,
@@ -18,12 +19,9 @@ pub async fn run(
     cases: &[Case],
 ) -> anyhow::Result<Vec<Row>> {
     let data = payload(crate::SMALL);
-    let mut groups: Vec<Group> = cases
-        .iter()
-        .map(|case| case.group("worker thread"))
-        .collect();
     let wanted = |implementation| cases.iter().any(|case| case.wants(implementation));
 
+    let mut baseline = None;
     if wanted(Implementation::MpscOneshot) {
         let (jobs, received) = mpsc::unbounded_channel();
         let thread = cpus
@@ -39,41 +37,48 @@ pub async fn run(
                     })
             })
             .await??;
-        for (case, group) in cases.iter().zip(&mut groups) {
-            if case.wants(Implementation::MpscOneshot) {
-                let caller = MpscOneshot::new(jobs.clone(), data.clone());
-                let measured = closed_loop(settings, case.concurrency, caller).await?;
-                group.push(
-                    Implementation::MpscOneshot,
-                    "mpsc + oneshot across two runtimes",
-                    measured,
-                );
-            }
+        baseline = Some((jobs, thread));
+    }
+    let pm = titan_core::ProcessManager::new();
+    let mut bench = None;
+    if wanted(Implementation::Titan) {
+        let options = SpawnOptions::new().isolation(Isolation::Worker);
+        let spawned = pm.spawn_with::<Bench>(options);
+        bench = Some(cpus.start_other_side(placement, spawned).await??);
+    }
+
+    let mut rows = Vec::new();
+    for case in cases {
+        let mut contenders = Vec::new();
+        let mut labels = Vec::new();
+        if let (Some((jobs, _)), true) = (&baseline, case.wants(Implementation::MpscOneshot)) {
+            let caller = MpscOneshot::new(jobs.clone(), data.clone());
+            contenders.push(Callers::boxed(caller, case.concurrency));
+            labels.push((
+                Implementation::MpscOneshot,
+                "mpsc + oneshot across two runtimes",
+            ));
         }
+        if let (Some(bench), true) = (&bench, case.wants(Implementation::Titan)) {
+            let caller = TitanCall::new(bench.clone(), data.clone());
+            contenders.push(Callers::boxed(caller, case.concurrency));
+            labels.push((Implementation::Titan, "Titan proxy, `Isolation::Worker`"));
+        }
+        let measured = interleaved(settings, &mut contenders).await?;
+        let mut group = case.group("worker thread");
+        for ((implementation, label), measured) in labels.into_iter().zip(measured) {
+            group.push(implementation, label, measured);
+        }
+        rows.extend(group.finish());
+    }
+
+    if let Some((jobs, thread)) = baseline {
+        // The channel's last sender: the baseline's thread ends.
         drop(jobs);
         thread
             .join()
             .map_err(|_| anyhow::anyhow!("the baseline's thread panicked"))??;
     }
-
-    if wanted(Implementation::Titan) {
-        let pm = titan_core::ProcessManager::new();
-        let options = SpawnOptions::new().isolation(Isolation::Worker);
-        let bench = cpus
-            .start_other_side(placement, pm.spawn_with::<Bench>(options))
-            .await??;
-        for (case, group) in cases.iter().zip(&mut groups) {
-            if case.wants(Implementation::Titan) {
-                let caller = TitanCall::new(bench.clone(), data.clone());
-                let measured = closed_loop(settings, case.concurrency, caller).await?;
-                group.push(
-                    Implementation::Titan,
-                    "Titan proxy, `Isolation::Worker`",
-                    measured,
-                );
-            }
-        }
-        pm.shutdown().await?;
-    }
-    Ok(groups.into_iter().flat_map(Group::finish).collect())
+    pm.shutdown().await?;
+    Ok(rows)
 }
