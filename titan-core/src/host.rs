@@ -349,7 +349,7 @@ const FLUSH_EVERY: usize = 16;
 const PREEMPTED: std::time::Duration = std::time::Duration::from_micros(20);
 
 /// How many early writes make one verdict.
-const EARLY_WINDOW: u32 = 64;
+const EARLY_WINDOW: u32 = 256;
 
 /// How many chances to write early a connection lets pass, once its early
 /// writes cost it its core, before it tries again.
