@@ -270,7 +270,7 @@ mod tests {
             Some(crate::SMALL),
             64,
         );
-        // 64 callers' worth of calls in one second: 1 µs each is 1 M/s.
+        // Calls counted over one second: 4.15 M/s for the raw echo, 800 k/s for Titan.
         group.push(
             Implementation::RawEcho,
             "raw",
