@@ -183,9 +183,12 @@ pub fn scaled_goals(rows: &[Row]) -> Vec<String> {
                 "below"
             };
             lines.push(format!(
-                "{name}, 16 B, c=64, {} vCPU: {} scaled by this run's raw echo ({} vs {}) is {}; \
+                "{name}, 16 B, c=64, {}: {} scaled by this run's raw echo ({} vs {}) is {}; \
                  Titan's {} is {verdict} it",
-                placement.name(),
+                match placement {
+                    Placement::Split => "split vCPUs",
+                    _ => "same vCPU",
+                },
                 throughput(goal),
                 throughput(raw.throughput()),
                 throughput(reference),
