@@ -7,14 +7,14 @@
 
 use titan_core::SpawnOptions;
 
-use crate::measure::{Callers, Settings, interleaved};
+use crate::measure::{Callers, Lineup, Settings};
 use crate::placement::{Cpus, Placement};
 use crate::raw::RawEcho;
 use crate::report::{Case, Implementation, Row};
 use crate::service::{Bench, TitanCall, payload};
 
 /// Measures the child-process rows of `cases`, all in one `placement`, the
-/// rows of each case in turns ([`interleaved`]).
+/// rows of each case in turns ([`Lineup`]).
 pub async fn run(
     cpus: &Cpus,
     placement: Placement,
@@ -30,34 +30,33 @@ pub async fn run(
     };
     let mut rows = Vec::new();
     for case in cases {
-        let mut contenders = Vec::new();
-        let mut labels = Vec::new();
+        let mut lineup = Lineup::default();
         // A fresh child per case: the raw echo serves its one socket pair.
         let mut raw_child = None;
         if case.wants(Implementation::RawEcho) {
             let (child, stream) = crate::server::start_raw_ipc(cpus, placement).await?;
             raw_child = Some(child);
-            contenders.push(RawEcho::boxed(stream, case.payload, case.concurrency));
-            labels.push((
+            lineup.add(
                 Implementation::RawEcho,
                 "raw echo child, socket pair on stdin",
-            ));
+                RawEcho::boxed(stream, case.payload, case.concurrency),
+            );
         }
         if let (Some(bench), true) = (&bench, case.wants(Implementation::Titan)) {
             let caller = TitanCall::new(bench.clone(), payload(case.payload));
-            contenders.push(Callers::boxed(caller, case.concurrency));
-            labels.push((Implementation::Titan, "Titan proxy, `Isolation::Child`"));
+            lineup.add(
+                Implementation::Titan,
+                "Titan proxy, `Isolation::Child`",
+                Callers::boxed(caller, case.concurrency),
+            );
         }
-        let measured = interleaved(settings, &mut contenders).await;
-        drop(contenders);
+        let measured = lineup
+            .measure(settings, case.group("child process (ipc)"))
+            .await;
         if let Some(mut child) = raw_child {
             let _ = child.kill().await;
         }
-        let mut group = case.group("child process (ipc)");
-        for ((implementation, label), measured) in labels.into_iter().zip(measured?) {
-            group.push(implementation, label, measured);
-        }
-        rows.extend(group.finish());
+        rows.extend(measured?);
     }
     pm.shutdown().await?;
     Ok(rows)

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::measure::{Call, Callers, Settings, interleaved};
+use crate::measure::{Call, Callers, Lineup, Settings};
 use crate::report::{Case, Implementation, Row};
 use crate::service::{Bench, TitanCall, check_echo, payload};
 
@@ -62,49 +62,52 @@ pub async fn answer(mut jobs: mpsc::UnboundedReceiver<Job>) {
 }
 
 /// Measures the local rows of `case` (concurrency 1, a 16-byte payload),
-/// in turns ([`interleaved`]).
+/// in turns ([`Lineup`]).
 pub async fn run(settings: &Settings, case: &Case) -> anyhow::Result<Vec<Row>> {
     let data = payload(case.payload);
     let concurrency = case.concurrency;
-    let mut contenders = Vec::new();
-    let mut labels = Vec::new();
+    let mut lineup = Lineup::default();
 
     if case.wants(Implementation::Direct) {
-        contenders.push(Callers::boxed(Direct(data.clone()), concurrency));
-        labels.push((Implementation::Direct, "direct `async fn` call"));
+        lineup.add(
+            Implementation::Direct,
+            "direct `async fn` call",
+            Callers::boxed(Direct(data.clone()), concurrency),
+        );
     }
     let mut answering = None;
     if case.wants(Implementation::MpscOneshot) {
         let (jobs, received) = mpsc::unbounded_channel();
         answering = Some(tokio::spawn(answer(received)));
-        contenders.push(Callers::boxed(
-            MpscOneshot::new(jobs, data.clone()),
-            concurrency,
-        ));
-        labels.push((Implementation::MpscOneshot, "tokio mpsc + oneshot"));
+        lineup.add(
+            Implementation::MpscOneshot,
+            "tokio mpsc + oneshot",
+            Callers::boxed(MpscOneshot::new(jobs, data.clone()), concurrency),
+        );
     }
     if case.wants(Implementation::Tarpc) {
         let caller = crate::tarpc_rows::in_process(data.clone());
-        contenders.push(Callers::boxed(caller, concurrency));
-        labels.push((Implementation::Tarpc, "tarpc in-process channel"));
+        lineup.add(
+            Implementation::Tarpc,
+            "tarpc in-process channel",
+            Callers::boxed(caller, concurrency),
+        );
     }
     let pm = titan_core::ProcessManager::new();
     if case.wants(Implementation::Titan) {
         let bench = pm.spawn::<Bench>().await?;
-        contenders.push(Callers::boxed(TitanCall::new(bench, data), concurrency));
-        labels.push((Implementation::Titan, "Titan proxy, `Isolation::Local`"));
+        lineup.add(
+            Implementation::Titan,
+            "Titan proxy, `Isolation::Local`",
+            Callers::boxed(TitanCall::new(bench, data), concurrency),
+        );
     }
 
-    let measured = interleaved(settings, &mut contenders).await?;
     // The channel's last sender goes with its contender: the echo task ends.
-    drop(contenders);
+    let rows = lineup.measure(settings, case.group("local call")).await?;
     if let Some(answering) = answering {
         answering.await?;
     }
     pm.shutdown().await?;
-    let mut group = case.group("local call");
-    for ((implementation, label), measured) in labels.into_iter().zip(measured) {
-        group.push(implementation, label, measured);
-    }
-    Ok(group.finish())
+    Ok(rows)
 }

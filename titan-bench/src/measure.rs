@@ -17,6 +17,8 @@
 use std::future::Future;
 
 use futures::future::LocalBoxFuture;
+
+use crate::report::{Group, Implementation, Row};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -277,6 +279,39 @@ pub async fn interleaved(
         }
     }
     Ok(totals.into_iter().flatten().collect())
+}
+
+/// The rows of one case, each with what measures it, in the table's order.
+#[derive(Default)]
+pub struct Lineup {
+    rows: Vec<(Implementation, &'static str, Box<dyn Contender>)>,
+}
+
+impl Lineup {
+    /// Adds a row: `implementation`, named `label`, measured by `contender`.
+    pub fn add(
+        &mut self,
+        implementation: Implementation,
+        label: &'static str,
+        contender: Box<dyn Contender>,
+    ) {
+        self.rows.push((implementation, label, contender));
+    }
+
+    /// Measures the rows [`interleaved`] into `group`; the contenders (and
+    /// the connections they hold) are dropped on return.
+    pub async fn measure(self, settings: &Settings, mut group: Group) -> anyhow::Result<Vec<Row>> {
+        let (names, mut contenders): (Vec<_>, Vec<_>) = self
+            .rows
+            .into_iter()
+            .map(|(implementation, label, contender)| ((implementation, label), contender))
+            .unzip();
+        let measured = interleaved(settings, &mut contenders).await?;
+        for ((implementation, label), measured) in names.into_iter().zip(measured) {
+            group.push(implementation, label, measured);
+        }
+        Ok(group.finish())
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! clones of one Titan proxy, `c` clones of one tarpc client, or `c` requests
 //! kept in flight by the raw echo's one pipelining loop.
 
-use crate::measure::{Callers, Contender, Settings, interleaved};
+use crate::measure::{Callers, Contender, Lineup, Settings};
 use crate::placement::{Cpus, Placement};
 use crate::raw::RawEcho;
 use crate::report::{Case, Implementation, Row};
@@ -14,7 +14,7 @@ use crate::service::{Bench, TitanCall, payload};
 
 /// Measures every case over `socket` in one placement: the raw echo, tarpc
 /// and Titan, each against a server of its own. The servers run side by
-/// side, so that each case's rows can take turns ([`interleaved`]).
+/// side, so that each case's rows can take turns ([`Lineup`]).
 pub async fn run(
     socket: Socket,
     cpus: &Cpus,
@@ -54,20 +54,17 @@ async fn measure_cases(
 ) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     for case in cases {
-        let mut wanted = Vec::new();
-        let mut contenders = Vec::new();
+        let mut lineup = Lineup::default();
         for (kind, implementation, label, server) in servers {
             if case.wants(*implementation) {
-                contenders.push(contender(server, *kind, socket, case).await?);
-                wanted.push((*implementation, *label));
+                lineup.add(
+                    *implementation,
+                    label,
+                    contender(server, *kind, socket, case).await?,
+                );
             }
         }
-        let measured = interleaved(settings, &mut contenders).await?;
-        let mut group = case.group(scenario);
-        for ((implementation, label), measured) in wanted.into_iter().zip(measured) {
-            group.push(implementation, label, measured);
-        }
-        rows.extend(group.finish());
+        rows.extend(lineup.measure(settings, case.group(scenario)).await?);
     }
     Ok(rows)
 }

@@ -5,13 +5,13 @@ use titan_core::{Isolation, SpawnOptions};
 use tokio::sync::mpsc;
 
 use crate::local::{MpscOneshot, answer};
-use crate::measure::{Callers, Settings, interleaved};
+use crate::measure::{Callers, Lineup, Settings};
 use crate::placement::{Cpus, Placement};
 use crate::report::{Case, Implementation, Row};
 use crate::service::{Bench, TitanCall, payload};
 
 /// Measures the worker rows of `cases`, all in one `placement`, the rows of
-/// each case in turns ([`interleaved`]).
+/// each case in turns ([`Lineup`]).
 pub async fn run(
     cpus: &Cpus,
     placement: Placement,
@@ -49,27 +49,28 @@ pub async fn run(
 
     let mut rows = Vec::new();
     for case in cases {
-        let mut contenders = Vec::new();
-        let mut labels = Vec::new();
+        let mut lineup = Lineup::default();
         if let (Some((jobs, _)), true) = (&baseline, case.wants(Implementation::MpscOneshot)) {
             let caller = MpscOneshot::new(jobs.clone(), data.clone());
-            contenders.push(Callers::boxed(caller, case.concurrency));
-            labels.push((
+            lineup.add(
                 Implementation::MpscOneshot,
                 "mpsc + oneshot across two runtimes",
-            ));
+                Callers::boxed(caller, case.concurrency),
+            );
         }
         if let (Some(bench), true) = (&bench, case.wants(Implementation::Titan)) {
             let caller = TitanCall::new(bench.clone(), data.clone());
-            contenders.push(Callers::boxed(caller, case.concurrency));
-            labels.push((Implementation::Titan, "Titan proxy, `Isolation::Worker`"));
+            lineup.add(
+                Implementation::Titan,
+                "Titan proxy, `Isolation::Worker`",
+                Callers::boxed(caller, case.concurrency),
+            );
         }
-        let measured = interleaved(settings, &mut contenders).await?;
-        let mut group = case.group("worker thread");
-        for ((implementation, label), measured) in labels.into_iter().zip(measured) {
-            group.push(implementation, label, measured);
-        }
-        rows.extend(group.finish());
+        rows.extend(
+            lineup
+                .measure(settings, case.group("worker thread"))
+                .await?,
+        );
     }
 
     if let Some((jobs, thread)) = baseline {
